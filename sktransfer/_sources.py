@@ -1,0 +1,93 @@
+"""Resolve a ``model`` / ``pretrained`` argument into a private Keras model.
+
+Every fit works on a fresh private copy: the user's model object and file are
+never modified, and no two fits (or cross-validation folds) share weights.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+
+import keras
+
+from ._io import load_keras_model
+
+__all__ = ["copy_model", "resolve_pretrained"]
+
+
+def copy_model(model):
+    """Return an independent copy of ``model`` with the same weights.
+
+    ``keras.models.clone_model`` is tried first (fast, no I/O); models it
+    cannot clone (subclassed models) go through an in-memory ``.keras`` round
+    trip. The original is only read.
+    """
+    try:
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        return clone
+    except Exception:  # subclassed or otherwise unclonable: serialise instead
+        buffer = io.BytesIO()
+        keras.saving.save_model(model, buffer)
+        buffer.seek(0)
+        return keras.saving.load_model(buffer, compile=False, safe_mode=True)
+
+
+def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
+    """Turn ``pretrained`` into a private ``keras.Model`` copy.
+
+    Parameters
+    ----------
+    pretrained : str, os.PathLike, keras.Model, estimator or callable
+        A path to a ``.keras`` / ``.h5`` file, a Keras model, a fitted
+        estimator with a ``model_`` attribute (sktransfer or scikeras), or a
+        callable returning a model.
+    allow_unsafe : bool, default=False
+        Load files with Keras ``safe_mode`` off (runs code stored in them).
+    custom_objects : dict, default=None
+        Custom layers needed to load a file.
+
+    Returns
+    -------
+    model : keras.Model
+        A model that shares no state with ``pretrained``.
+    """
+    if isinstance(pretrained, (str, os.PathLike)):
+        return load_keras_model(
+            os.fspath(pretrained),
+            allow_unsafe=allow_unsafe,
+            custom_objects=custom_objects,
+            what="pretrained",
+        )
+    if isinstance(pretrained, keras.Model):
+        return copy_model(pretrained)
+    if hasattr(pretrained, "get_params") and hasattr(pretrained, "fit"):
+        model = getattr(pretrained, "model_", None)
+        if not isinstance(model, keras.Model):
+            raise ValueError(
+                f"pretrained={type(pretrained).__name__} is not fitted: it has no "
+                "Keras `model_`. Fit it first, or pass the Keras model or a "
+                "saved .keras file instead."
+            )
+        return copy_model(model)
+    if callable(pretrained):
+        model = pretrained()
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                "pretrained was a callable but returned "
+                f"{type(model).__name__}; it must return a keras.Model."
+            )
+        # a factory may hand back a shared (cached) model: copy it too
+        return copy_model(model)
+    raise TypeError(
+        "pretrained must be a path to a .keras/.h5 file, a keras.Model, a fitted "
+        "estimator with a `model_`, or a callable returning a keras.Model; got "
+        f"{type(pretrained).__name__}."
+    )
+
+
+def is_keras_archive(path):
+    """Whether ``path`` is a zip archive as written by ``Model.save``."""
+    return zipfile.is_zipfile(path)
