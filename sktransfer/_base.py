@@ -34,7 +34,7 @@ from scikeras.wrappers import BaseWrapper
 from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -142,34 +142,60 @@ class KerasClassifierBase(BaseWrapper):
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "distribution_strategy": [None, HasMethods(["scope"])],
     }
 
     # ------------------------------------------------------------------ params
     def _get_param_names(self):
-        """Signature parameters plus routed ones (``optimizer__beta_1``...).
+        """Signature parameters plus the extra keywords given to ``__init__``.
 
-        scikeras reads every public attribute of ``__dict__``; reading the
-        signature means an attribute stored outside ``__init__`` can never
-        turn into a parameter.
+        Extra keywords are routed parameters (``optimizer__beta_1``...) or
+        unknown names that ``fit`` rejects with a clear ``TypeError``. Both
+        must be parameters: scikit-learn requires that ``__init__`` and
+        ``set_params`` never raise and that ``clone`` round-trips what was
+        passed (``check_do_not_raise_errors_in_init_or_set_params`` passes
+        ``kwargs=...`` through ``**kwargs``). Private (``_x``) and fitted
+        (``x_``) attributes never count, and predict stores nothing on the
+        estimator, so no cache can turn into a parameter.
         """
-        names = list(BaseEstimator._get_param_names.__func__(type(self)))
-        names += [
+        names = set(BaseEstimator._get_param_names.__func__(type(self)))
+        names.update(
             key
             for key in vars(self)
-            if "__" in key
-            and not key.endswith("_")
-            and key.split("__", 1)[0] in self._routing_prefixes
-        ]
+            if not key.startswith("_") and not key.endswith("_")
+        )
         return sorted(names)
 
     __repr__ = BaseEstimator.__repr__
 
+    #: parameters holding a read-only source network that clones share
+    _shared_params: tuple = ()
+
+    def __sklearn_clone__(self):
+        """Clone as scikit-learn does, but share the read-only source network.
+
+        ``clone`` would deep-copy a Keras model parameter (seconds for a large
+        network, per clone and fold) and would turn a fitted source estimator
+        into an unfitted one. Every fit copies the source before training, so
+        sharing that one read-only parameter is safe; all else is cloned.
+        """
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        for name, value in params.items():
+            if name not in self._shared_params:
+                params[name] = clone(value, safe=False)
+        return type(self)(**params)
+
     def _check_unknown_params(self):
-        known = set(self._get_param_names())
+        known = set(BaseEstimator._get_param_names.__func__(type(self)))
         unknown = sorted(
             key
             for key in vars(self)
-            if not key.startswith("_") and not key.endswith("_") and key not in known
+            if not key.startswith("_")
+            and not key.endswith("_")
+            and key not in known
+            and key.split("__", 1)[0] not in self._routing_prefixes
         )
         if unknown:
             raise TypeError(
@@ -298,6 +324,13 @@ class KerasClassifierBase(BaseWrapper):
         """
         self._validate_params()
         self._check_unknown_params()
+        if y is None:
+            # validate_data would return X alone and the unpacking below would
+            # fail with an unhelpful "too many values to unpack"
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target "
+                "y is None."
+            )
         X, y = self._validate_X(X, reset=True, y=y)
         encoder, y_encoded = self._encode_targets(y)
         self.classes_ = encoder.classes_
@@ -306,7 +339,10 @@ class KerasClassifierBase(BaseWrapper):
         weights = self._sample_weights(X, y_encoded, sample_weight)
         self._check_fit_inputs(X)
         seed = _fresh_seed(self.random_state)
-        self._fit_model(X, y_encoded, weights, seed)
+        strategy = self.distribution_strategy
+        # the network is built, compiled and trained under the strategy's scope
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            self._fit_model(X, y_encoded, weights, seed)
         return self
 
     def _check_fit_inputs(self, X):
@@ -575,7 +611,10 @@ class KerasClassifierBase(BaseWrapper):
         y : ndarray of shape (n_samples,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        # predict_proba first: on an unfitted estimator it raises
+        # NotFittedError, where reading ``self.classes_`` first is AttributeError
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _score(self, X, y, sample_weight=None):
         """Accuracy, with ``score__*`` parameters routed to the metric."""

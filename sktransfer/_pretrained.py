@@ -117,6 +117,9 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
         left as it was.
     verbose : int, default=0
         Keras' verbosity during fit.
+    distribution_strategy : tf.distribute.Strategy, default=None
+        Build and train the network under this strategy's scope, e.g.
+        ``tf.distribute.MirroredStrategy()`` across the GPUs of one machine.
     **kwargs : dict
         Routed parameters: ``optimizer__*``, ``callbacks__*``, ``model__*``,
         ``compile__*``, ``fit__*``, ``score__*``.
@@ -180,6 +183,7 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
         class_weight=None,
         random_state=None,
         verbose=0,
+        distribution_strategy=None,
         **kwargs,
     ):
         self.model = model
@@ -197,6 +201,7 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
         self.class_weight = class_weight
         self.random_state = random_state
         self.verbose = verbose
+        self.distribution_strategy = distribution_strategy
         vars(self).update(kwargs)
 
     def _check_fit_inputs(self, X):

@@ -1,0 +1,120 @@
+"""Freeze-spec parsing and application.
+
+Depth counts the base's layers that carry weights (Dense, Conv, Embedding,
+...), from the input, with nested models flattened. A normalization layer
+goes with the weighted layer before it (a Conv and its BatchNormalization
+freeze together); one with no weighted layer before it stands alone.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+
+__all__ = ["FreezeGroup", "freezable_groups", "n_frozen_from_spec", "apply_freeze"]
+
+_NORMALIZATION = (
+    keras.layers.BatchNormalization,
+    keras.layers.LayerNormalization,
+    keras.layers.GroupNormalization,
+    keras.layers.Normalization,
+)
+
+
+class FreezeGroup:
+    """One unit of freeze depth: a weighted layer and its normalization."""
+
+    def __init__(self, layer):
+        self.layer = layer
+        self.layers = [layer]
+
+    @property
+    def name(self):
+        return self.layer.name
+
+
+def _flatten(model):
+    """Leaf layers of ``model`` in order, nested models expanded."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _flatten(layer)
+        else:
+            yield layer
+
+
+def freezable_groups(base):
+    """The freezable units of ``base``, from the input.
+
+    Parameters
+    ----------
+    base : keras.Model
+        The network below the new head.
+
+    Returns
+    -------
+    groups : list of FreezeGroup
+    """
+    groups = []
+    for layer in _flatten(base):
+        if not layer.weights:
+            continue
+        if isinstance(layer, _NORMALIZATION) and groups:
+            groups[-1].layers.append(layer)
+        else:
+            groups.append(FreezeGroup(layer))
+    return groups
+
+
+def n_frozen_from_spec(freeze, groups):
+    """How many groups ``freeze`` freezes; ``ValueError`` if it is invalid.
+
+    Parameters
+    ----------
+    freeze : int or "all"
+        ``k >= 0`` freezes the first k groups, ``-k`` all but the last k,
+        ``"all"`` every group.
+    groups : list of FreezeGroup
+
+    Returns
+    -------
+    n_frozen : int
+    """
+    n = len(groups)
+    names = [g.name for g in groups]
+    shown = names if n <= 12 else names[:6] + ["..."] + names[-5:]
+    where = f"The base has {n} freezable layers: {shown}."
+    if isinstance(freeze, str):
+        if freeze == "all":
+            return n
+        raise ValueError(
+            f"freeze={freeze!r} is not understood: use 'all', 0 (fine-tune "
+            f"everything), k in 0..{n} to freeze the first k layers, or -k in "
+            f"-{n}..-1 to train only the last k. {where}"
+        )
+    if isinstance(freeze, numbers.Integral) and not isinstance(freeze, bool):
+        freeze = int(freeze)
+        if 0 <= freeze <= n:
+            return freeze
+        if -n <= freeze < 0:
+            return n + freeze
+        raise ValueError(
+            f"freeze={freeze} is out of range: valid depths are 0..{n} (freeze "
+            f"the first k) and -{n}..-1 (train only the last k), or 'all'. {where}"
+        )
+    raise TypeError(
+        f"freeze must be an int or 'all', got {type(freeze).__name__} {freeze!r}."
+    )
+
+
+def apply_freeze(base, groups, n_frozen):
+    """Make the first ``n_frozen`` groups non-trainable, the rest trainable.
+
+    Frozen BatchNormalization layers run in inference mode (Keras 3), so
+    their moving statistics stay as pretrained. The model must be
+    recompiled afterwards for the change to take effect.
+    """
+    base.trainable = True
+    for group in groups[:n_frozen]:
+        for layer in group.layers:
+            layer.trainable = False
