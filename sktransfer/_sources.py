@@ -6,8 +6,8 @@ never modified, and no two fits (or cross-validation folds) share weights.
 
 from __future__ import annotations
 
-import io
 import os
+import tempfile
 import zipfile
 
 import keras
@@ -24,15 +24,39 @@ def copy_model(model):
     cannot clone (subclassed models) go through an in-memory ``.keras`` round
     trip. The original is only read.
     """
-    try:
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-        return clone
-    except Exception:  # subclassed or otherwise unclonable: serialise instead
-        buffer = io.BytesIO()
-        keras.saving.save_model(model, buffer)
-        buffer.seek(0)
-        return keras.saving.load_model(buffer, compile=False, safe_mode=True)
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    # ``model`` is already in memory: any Python code it holds (a Lambda
+    # layer) is the caller's own, already loaded, so copying it executes
+    # nothing new. Keras 3.15's ``clone_model`` fails closed on Lambda layers
+    # outside a SafeModeScope ("Requested the deserialization of a `Lambda`
+    # layer"), so open one for this copy only (Keras keeps it thread-local
+    # and restores it on exit). Files are still loaded with safe_mode on.
+    with SafeModeScope(safe_mode=False):
+        try:
+            clone = keras.models.clone_model(model)
+            clone.set_weights(model.get_weights())
+            return clone
+        except Exception:  # subclassed or otherwise unclonable: serialise
+            # a temporary file, not io.BytesIO: keras.saving.save_model
+            # rejects file objects ("Invalid filepath extension")
+            try:
+                with tempfile.TemporaryDirectory() as folder:
+                    path = os.path.join(folder, "copy.keras")
+                    keras.saving.save_model(model, path)
+                    return keras.saving.load_model(path, compile=False, safe_mode=False)
+            except Exception as exc:
+                # Keras' own error is a multi-page chained traceback about
+                # get_config; say what sktransfer needs and how to provide it
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise TypeError(
+                    f"Could not copy the {type(model).__name__} model ({first}). "
+                    "Every fit trains a private copy, so the model must be "
+                    "clonable: give a subclassed model get_config()/from_config() "
+                    "and register it with "
+                    "@keras.saving.register_keras_serializable(), or pass a "
+                    "callable that builds a new model instead."
+                ) from None
 
 
 def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
