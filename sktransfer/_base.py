@@ -247,11 +247,23 @@ class KerasClassifierBase(BaseWrapper):
             raise
         except ValueError as exc:
             text = str(exc)
-            if "convert" in text and ("string" in text or "float" in text):
+            # lower(): scikit-learn writes "Convert your data..." for str arrays
+            lowered = text.lower()
+            if "convert" in lowered and ("string" in lowered or "float" in lowered):
                 raise ValueError(
                     f"{type(self).__name__} needs numeric features, but X holds "
                     f"non-numeric values ({text}). Encode them first, e.g. with "
                     "OneHotEncoder or OrdinalEncoder in a Pipeline."
+                ) from None
+            expected = getattr(self, "input_shape_", None)
+            if not reset and expected is not None and "features, but" in text:
+                # scikit-learn's n_features check speaks of "features" even
+                # for image arrays ((n, 4, 16) vs (n, 8, 8)): name the shapes
+                raise ValueError(
+                    f"X has sample shape {tuple(np.shape(X)[1:])}, but "
+                    f"{type(self).__name__} was fitted on samples of shape "
+                    f"{tuple(expected)} ({text}). Pass data shaped like the "
+                    "training data."
                 ) from None
             raise
         X = np.asarray(X, dtype=keras.backend.floatx())

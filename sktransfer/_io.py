@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 
 import keras
@@ -97,11 +98,15 @@ def load_keras_model(
                 "trust this file, pass allow_unsafe=True."
             ) from None
         if "Could not locate" in text or "Unknown layer" in text:
+            # Keras' first line names the enclosing Functional model, not the
+            # missing class; the class name is further down its message
+            missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+            name = missing.group(1) if missing else "Name"
             raise ValueError(
-                f"{what} file {path!r} uses a custom object Keras does not know: "
-                f"{text.splitlines()[0]} Pass its class with "
-                "custom_objects={'Name': Class}, or register it with "
-                "@keras.saving.register_keras_serializable()."
+                f"{what} file {path!r} uses a custom object Keras does not know"
+                f"{f' ({name!r})' if missing else ''}: Keras could not locate "
+                f"its class. Pass it with custom_objects={{{name!r}: {name}}}, "
+                "or register it with @keras.saving.register_keras_serializable()."
             ) from None
         raise ValueError(
             f"Could not load {what} file {path!r} as a Keras model: "
@@ -236,18 +241,36 @@ def load(path, *, allow_unsafe=False, custom_objects=None):
             "Load it with keras.saving.load_model, or use it as "
             "TransferClassifier(pretrained=path)."
         ) from None
+    except ValueError:  # json.JSONDecodeError, UnicodeDecodeError
+        # a raw JSONDecodeError ("Expecting property name...") names neither
+        # the file nor the fix
+        raise ValueError(
+            f"{path!r} has a corrupt {_META_ENTRY} entry (not valid JSON); the "
+            "file was damaged or not written by sktransfer. Re-save the "
+            "estimator with estimator.save(path)."
+        ) from None
     classes = _registry()
+    if not isinstance(meta, dict):
+        meta = {}
     if meta.get("format") != "sktransfer" or meta.get("class") not in classes:
         raise ValueError(
             f"{path!r} holds unknown estimator metadata "
             f"(class={meta.get('class')!r}); expected one of {sorted(classes)}."
         )
-    params = dict(meta["params"])
-    for name in meta.get("dropped_params", []):
-        params[name] = None
-    for name in params.pop("__tuples__", []):
-        params[name] = tuple(params[name])
-    estimator = classes[meta["class"]](**params)
-    estimator._set_fitted_state(meta["fitted"], model)
+    try:
+        params = dict(meta["params"])
+        for name in meta.get("dropped_params", []):
+            params[name] = None
+        for name in params.pop("__tuples__", []):
+            params[name] = tuple(params[name])
+        estimator = classes[meta["class"]](**params)
+        estimator._set_fitted_state(meta["fitted"], model)
+    except (KeyError, TypeError, ValueError) as exc:
+        # incomplete or hand-edited metadata: a bare KeyError('fitted') is
+        # no help to the user
+        raise ValueError(
+            f"{path!r} has incomplete sktransfer metadata ({type(exc).__name__}: "
+            f"{exc}). Re-save the estimator with estimator.save(path)."
+        ) from None
     return estimator
 
