@@ -43,7 +43,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-__all__ = ["KerasClassifierBase", "temporary_seed"]
+__all__ = ["KerasClassifierBase", "run_inference", "temporary_seed"]
 
 #: validation sets smaller than this make early stopping a coin toss
 MIN_VALIDATION_SAMPLES = 20
@@ -68,12 +68,12 @@ def temporary_seed(seed):
     from keras.src.random import seed_generator
 
     py_state = random.getstate()
-    np_state = np.random.get_state()
+    np_state = np.random.get_state()  # noqa: NPY002 - saved to be restored
     attr = seed_generator.GLOBAL_SEED_GENERATOR
     old_generator = global_state.get_global_attribute(attr)
     try:
         random.seed(seed)
-        np.random.seed(seed % 2**32)
+        np.random.seed(seed % 2**32)  # noqa: NPY002 - restored below
         global_state.set_global_attribute(
             attr, seed_generator.SeedGenerator(seed % 2**31)
         )
@@ -81,7 +81,7 @@ def temporary_seed(seed):
     finally:
         global_state.set_global_attribute(attr, old_generator)
         random.setstate(py_state)
-        np.random.set_state(np_state)
+        np.random.set_state(np_state)  # noqa: NPY002 - the restore
 
 
 def _fresh_seed(random_state):
@@ -112,6 +112,25 @@ def _inference_function(model):
         # object.__setattr__: bypass Keras' attribute tracking
         object.__setattr__(model, "_sktransfer_inference", function)
     return function
+
+
+def run_inference(model, X):
+    """``model``'s inference-mode output for X, in chunks, numpy in and out.
+
+    ``Model.predict`` costs tens of milliseconds per call whatever the batch
+    size and ``predict_on_batch`` most of a millisecond; a concrete function
+    traced once per network costs a fraction of that. It is kept on the
+    Keras model, not the estimator, so predicting leaves the estimator's
+    ``__dict__`` unchanged.
+    """
+    function = _inference_function(model)
+    per_row = max(1, int(np.prod(X.shape[1:])))
+    chunk = max(1, PREDICT_CHUNK_ELEMENTS // per_row)
+    if len(X) <= chunk:
+        return function(X)
+    return np.concatenate(
+        [function(X[start : start + chunk]) for start in range(0, len(X), chunk)]
+    )
 
 
 class KerasClassifierBase(BaseWrapper):
@@ -200,7 +219,7 @@ class KerasClassifierBase(BaseWrapper):
         if unknown:
             raise TypeError(
                 f"{type(self).__name__} got unknown parameters {unknown}. Valid "
-                f"parameters are {sorted(BaseEstimator._get_param_names.__func__(type(self)))}"
+                f"parameters are {sorted(known)}"
                 " plus routed ones such as optimizer__<name>, callbacks__<name>, "
                 "fit__<name>, model__<name> or score__<name>."
             )
@@ -531,8 +550,12 @@ class KerasClassifierBase(BaseWrapper):
         steps = math.ceil(len(train_idx) / batch_size)
         self._compile(model, learning_rate, steps_per_execution=min(steps, 32))
         data = self._dataset(
-            X[train_idx], y[train_idx], sample_weight[train_idx], batch_size,
-            seed, shuffle=True,
+            X[train_idx],
+            y[train_idx],
+            sample_weight[train_idx],
+            batch_size,
+            seed,
+            shuffle=True,
         )
         callbacks = []
         validation = None
@@ -540,8 +563,12 @@ class KerasClassifierBase(BaseWrapper):
         if val_idx is not None:
             X_val = X[val_idx] if X_val is None else X_val
             validation = self._dataset(
-                X_val, y[val_idx], sample_weight[val_idx],
-                max(batch_size, 256), seed, shuffle=False,
+                X_val,
+                y[val_idx],
+                sample_weight[val_idx],
+                max(batch_size, 256),
+                seed,
+                shuffle=False,
             )
             stopper = keras.callbacks.EarlyStopping(
                 monitor="val_loss",
@@ -570,22 +597,8 @@ class KerasClassifierBase(BaseWrapper):
 
     # --------------------------------------------------------------- predict
     def _forward(self, X):
-        """Network output for validated X, in chunks, through one traced call.
-
-        ``Model.predict`` costs tens of milliseconds per call whatever the
-        batch size and ``predict_on_batch`` most of a millisecond; a concrete
-        function traced once per fitted network costs a fraction of that. It
-        is kept on the Keras model, not the estimator, so predicting leaves
-        the estimator's ``__dict__`` unchanged.
-        """
-        function = _inference_function(self.model_)
-        per_row = max(1, int(np.prod(X.shape[1:])))
-        chunk = max(1, PREDICT_CHUNK_ELEMENTS // per_row)
-        if len(X) <= chunk:
-            return function(X)
-        return np.concatenate(
-            [function(X[start : start + chunk]) for start in range(0, len(X), chunk)]
-        )
+        """Network output for validated X (see :func:`run_inference`)."""
+        return run_inference(self.model_, X)
 
     def predict_proba(self, X):
         """Class probabilities for X.
@@ -683,5 +696,7 @@ class KerasClassifierBase(BaseWrapper):
         self.input_shape_ = tuple(state["input_shape_"])
         self.history_ = state["history_"]
         if "feature_names_in_" in state:
-            self.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
+            self.feature_names_in_ = np.asarray(
+                state["feature_names_in_"], dtype=object
+            )
         self.model_ = model

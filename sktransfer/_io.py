@@ -273,4 +273,3 @@ def load(path, *, allow_unsafe=False, custom_objects=None):
             f"{exc}). Re-save the estimator with estimator.save(path)."
         ) from None
     return estimator
-

@@ -6,9 +6,10 @@ import numbers
 
 import keras
 from sklearn.base import ClassifierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._base import KerasClassifierBase, temporary_seed
+from ._base import KerasClassifierBase, run_inference, temporary_seed
+from ._cache import plan_cache, prefix_features
 from ._freeze import apply_freeze, freezable_groups, n_frozen_from_spec
 from ._sources import resolve_pretrained
 
@@ -136,7 +137,7 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         Keras optimizer; ``optimizer__<name>`` parameters are routed to it.
     learning_rate : float, default=1e-3
         Learning rate (of the warm-up phase, when there is one).
-    epochs : int, default=100
+    epochs : int, default=200
         Maximum epochs of the main (fine-tuning) phase.
     batch_size : int, default=32
         Minibatch size (capped at the number of training samples).
@@ -151,6 +152,19 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         Extra Keras callbacks; ``callbacks__*`` parameters are routed.
     class_weight : dict or "balanced", default=None
         Weights per class, multiplied into ``sample_weight``.
+    cache_features : "auto", bool, default="auto"
+        When the frozen first part of the network is a clean cut (one tensor
+        leads on from it) without training-time randomness (Dropout, noise,
+        augmentation), compute its output once per fit and train only the
+        rest on it. ``"auto"`` caches whenever that is valid and the frozen
+        part holds weights; ``True`` raises where it is not valid. ``model_``
+        is always the whole network and predicts the same either way.
+    memory : None, str or joblib.Memory, default=None
+        Keep the frozen part's features on disk (as ``Pipeline(memory=...)``
+        does), keyed by its weights and architecture and by the input rows,
+        so grid-search candidates and folds sharing a frozen base reuse them,
+        across processes too. Held-out batches of 64 rows or more are then
+        scored through the cached features as well.
     allow_unsafe : bool, default=False
         Load a ``pretrained`` file with Keras ``safe_mode`` off. Only for
         files you trust: code stored in them (a ``Lambda`` layer) runs.
@@ -188,6 +202,8 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         Names of the base's freezable layers, from the input.
     n_frozen_ : int
         How many of ``base_layers_`` were frozen in the main phase.
+    feature_cut_ : str or None
+        The layer whose output was cached in the main phase, or None.
 
     See Also
     --------
@@ -223,6 +239,8 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
             None,
         ],
         "allow_unsafe": ["boolean"],
+        "cache_features": [StrOptions({"auto"}), "boolean"],
+        "memory": [None, str, HasMethods(["cache"])],
         "custom_objects": [dict, None],
     }
 
@@ -239,13 +257,15 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         fine_tune_learning_rate=None,
         optimizer="adam",
         learning_rate=1e-3,
-        epochs=100,
+        epochs=200,
         batch_size=32,
         early_stopping=True,
         validation_split=0.1,
         patience=10,
         callbacks=None,
         class_weight=None,
+        cache_features="auto",
+        memory=None,
         allow_unsafe=False,
         custom_objects=None,
         random_state=None,
@@ -270,6 +290,8 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         self.patience = patience
         self.callbacks = callbacks
         self.class_weight = class_weight
+        self.cache_features = cache_features
+        self.memory = memory
         self.allow_unsafe = allow_unsafe
         self.custom_objects = custom_objects
         self.random_state = random_state
@@ -311,40 +333,72 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
 
     def _add_head(self, base, seed):
         seeds = iter(range(seed + 1, seed + 1000))
+        # Name the head's layers explicitly, avoiding the base's names. Keras'
+        # automatic names come from a per-process counter: in a fresh process
+        # (a loky or Dask worker, a new session) a source loaded from a file
+        # already holds "dense", "dense_1", ... and the first automatic head
+        # layer is "dense" again, so keras.Model(...) failed with 'The name
+        # "dense" is used 2 times in the model'.
+        taken = {layer.name for layer in base.layers}
+
+        def name(stem):
+            candidate, i = stem, 1
+            while candidate in taken:
+                candidate, i = f"{stem}_{i}", i + 1
+            taken.add(candidate)
+            return candidate
+
         x = base.outputs[0]
         if len(x.shape) == 4:
-            x = keras.layers.GlobalAveragePooling2D()(x)
+            x = keras.layers.GlobalAveragePooling2D(name=name("head_pool"))(x)
         elif len(x.shape) == 3:
-            x = keras.layers.GlobalAveragePooling1D()(x)
+            x = keras.layers.GlobalAveragePooling1D(name=name("head_pool"))(x)
         elif len(x.shape) != 2:
-            x = keras.layers.Flatten()(x)
+            x = keras.layers.Flatten(name=name("head_flatten"))(x)
         for units in self.head_hidden_layer_sizes:
             if self.head_dropout:
-                x = keras.layers.Dropout(self.head_dropout, seed=next(seeds))(x)
+                x = keras.layers.Dropout(
+                    self.head_dropout, seed=next(seeds), name=name("head_dropout")
+                )(x)
             x = keras.layers.Dense(
                 units,
                 activation=self.activation,
                 kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+                name=name("head_dense"),
             )(x)
         if self.head_dropout:
-            x = keras.layers.Dropout(self.head_dropout, seed=next(seeds))(x)
+            x = keras.layers.Dropout(
+                self.head_dropout, seed=next(seeds), name=name("head_dropout")
+            )(x)
         outputs = keras.layers.Dense(
             self.n_classes_,
             activation="softmax",
             kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+            name=name("head_output"),
         )(x)
         return keras.Model(base.inputs, outputs)
 
     def _fit_model(self, X, y, sample_weight, seed):
         base, groups, n_frozen, model = self._build(seed)
+        if self.cache_features is True and n_frozen == 0:
+            raise ValueError(
+                "cache_features=True needs a frozen part to cache, but freeze="
+                f"{self.freeze!r} freezes nothing. Use cache_features='auto'."
+            )
         split = self._validation_split(y, seed)
         history = {}
         fine_tune_lr = self.learning_rate
         if self.warmup_epochs:
             apply_freeze(base, groups, len(groups))
-            history = self._train(
-                model, X, y, sample_weight, seed=seed, epochs=self.warmup_epochs,
-                learning_rate=self.learning_rate, split=split,
+            history = self._train_phase(
+                model,
+                X,
+                y,
+                sample_weight,
+                split,
+                seed,
+                self.warmup_epochs,
+                self.learning_rate,
             )
             fine_tune_lr = (
                 self.fine_tune_learning_rate
@@ -352,9 +406,8 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
                 else self.learning_rate / 10
             )
         apply_freeze(base, groups, n_frozen)
-        tuned = self._train(
-            model, X, y, sample_weight, seed=seed + 1, epochs=self.epochs,
-            learning_rate=fine_tune_lr, split=split,
+        tuned = self._train_phase(
+            model, X, y, sample_weight, split, seed + 1, self.epochs, fine_tune_lr
         )
         for key, values in tuned.items():
             history.setdefault(key, []).extend(values)
@@ -363,16 +416,65 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         self.n_frozen_ = n_frozen
         self.model_ = model
 
+    def _train_phase(self, model, X, y, sample_weight, split, seed, epochs, lr):
+        """Train ``model``; through the frozen-prefix cache when it is valid.
+
+        The cached path trains the sub-network above the cut on the prefix's
+        features; it shares its layers with ``model``, which stays the whole
+        network. Validation rows go through the same features.
+        """
+        plan = plan_cache(model, self.cache_features)
+        self.feature_cut_ = None if plan is None else plan.layer_name
+        if plan is None:
+            return self._train(
+                model,
+                X,
+                y,
+                sample_weight,
+                seed=seed,
+                epochs=epochs,
+                learning_rate=lr,
+                split=split,
+            )
+        features = prefix_features(plan.prefix, X, self.memory)
+        return self._train(
+            plan.rest,
+            features,
+            y,
+            sample_weight,
+            seed=seed,
+            epochs=epochs,
+            learning_rate=lr,
+            split=split,
+        )
+
+    def _forward(self, X):
+        """With ``memory``, batches go through the cached prefix features.
+
+        A held-out fold is the same rows for every grid candidate that shares
+        the frozen base, so its features come from the cache instead of a
+        pass through the whole network.
+        """
+        cut = getattr(self, "feature_cut_", None)
+        if self.memory is None or cut is None or len(X) < 64:
+            return super()._forward(X)
+        tensor = self.model_.get_layer(cut).output
+        prefix = keras.Model(self.model_.inputs, tensor)
+        rest = keras.Model(tensor, self.model_.outputs)
+        return run_inference(rest, prefix_features(prefix, X, self.memory))
+
     def _get_fitted_state(self):
         state = super()._get_fitted_state()
         state["base_layers_"] = list(self.base_layers_)
         state["n_frozen_"] = int(self.n_frozen_)
+        state["feature_cut_"] = self.feature_cut_
         return state
 
     def _set_fitted_state(self, state, model):
         super()._set_fitted_state(state, model)
         self.base_layers_ = list(state["base_layers_"])
         self.n_frozen_ = int(state["n_frozen_"])
+        self.feature_cut_ = state.get("feature_cut_")
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on ``(X, y)``; ``score__*`` parameters are routed.
