@@ -17,11 +17,49 @@ import contextlib
 import math
 import numbers
 import random
+import sys
 from collections.abc import Mapping
 
 import keras
 import numpy as np
-from scikeras._utils import (
+
+
+def _import_scikeras_unpatched():
+    """Import scikeras without keeping the patches its import puts on Keras.
+
+    ``import scikeras`` replaces ``__reduce__``/``__deepcopy__`` of
+    ``keras.Model``, losses, metrics and optimizers for the whole process
+    (PITFALLS: every deep copy then goes through a save/load round trip).
+    Keras 3 pickles models natively, so importing sktransfer puts the
+    originals back: importing us changes nothing in Keras. If the user
+    imported scikeras first, their process keeps scikeras' behaviour.
+    """
+    if "scikeras" in sys.modules:
+        return
+    names = ("__reduce__", "__deepcopy__")
+    classes = (
+        keras.Model,
+        keras.losses.Loss,
+        keras.metrics.Metric,
+        keras.optimizers.Optimizer,
+    )
+    saved = [
+        (cls, {n: cls.__dict__[n] for n in names if n in cls.__dict__})
+        for cls in classes
+    ]
+    import scikeras  # noqa: F401  (its import applies the patches)
+
+    for cls, originals in saved:
+        for name in names:
+            if name in originals:
+                setattr(cls, name, originals[name])
+            elif name in cls.__dict__:
+                delattr(cls, name)
+
+
+_import_scikeras_unpatched()
+
+from scikeras._utils import (  # noqa: E402
     accepts_kwargs,
     get_optimizer_class,
     has_param,
@@ -29,15 +67,15 @@ from scikeras._utils import (
     try_to_convert_strings_to_classes,
     unflatten_params,
 )
-from scikeras.utils.transformers import ClassifierLabelEncoder
-from scikeras.wrappers import BaseWrapper
-from sklearn.base import BaseEstimator
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
+from scikeras.utils.transformers import ClassifierLabelEncoder  # noqa: E402
+from scikeras.wrappers import BaseWrapper  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
+from sklearn.metrics import accuracy_score  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions  # noqa: E402
+from sklearn.utils.class_weight import compute_sample_weight  # noqa: E402
+from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
+from sklearn.utils.validation import (  # noqa: E402
     _check_sample_weight,
     check_is_fitted,
     validate_data,
@@ -102,8 +140,13 @@ def _inference_function(model):
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
+
+        def infer(x):
+            return model(x, training=False)
+
+        # autograph off: a plain forward pass has no Python control flow
         concrete = tf.function(
-            lambda x: model(x, training=False), input_signature=[spec]
+            infer, input_signature=[spec], autograph=False
         ).get_concrete_function()
 
         def function(X):

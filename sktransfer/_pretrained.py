@@ -204,6 +204,10 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
         self.distribution_strategy = distribution_strategy
         vars(self).update(kwargs)
 
+    # a Keras model given as ``model`` is shared by clones, not deep-copied:
+    # every fit trains a private copy of it, so sharing is safe and cheap
+    _shared_params = ("model",)
+
     def _check_fit_inputs(self, X):
         sizes = self.hidden_layer_sizes
         if self.model is None and not all(
@@ -235,7 +239,13 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
                 input_shape_=self.input_shape_,
                 classes_=self.classes_,
             )
-            model = model if model is not self.model else copy_model(model)
+            # The factory may hand back a model it keeps (a closure, a cache,
+            # a module global): comparing with ``self.model`` (the callable)
+            # never caught that, and such a model was trained in place, with
+            # every CV fold continuing from the previous one. Always train a
+            # private copy (cheap next to a fit), seeded like the build.
+            with temporary_seed(seed):
+                model = copy_model(model)
         self._check_network(model)
         return model
 
