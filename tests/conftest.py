@@ -1,0 +1,115 @@
+"""Shared fixtures: seeded real data and one small pretrained source network.
+
+Everything here is built from ``sklearn.datasets.load_*`` (nothing is
+downloaded) and kept small so that the whole suite stays fast on two cores.
+The session-scoped ``pretrained_source`` is the network that the
+TransferClassifier tests reuse: fit it once, never mutate it in a test.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris
+
+# quiet TensorFlow's C++ logging; set before any test module imports it
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+#: the digits classes the source network is pretrained on (the target task of
+#: the transfer tests uses the other five)
+SOURCE_CLASSES = (0, 1, 2, 3, 4)
+TARGET_CLASSES = (5, 6, 7, 8, 9)
+
+
+def _shuffled(X, y, seed):
+    order = np.random.RandomState(seed).permutation(len(y))
+    return X[order], y[order]
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """All of digits, pixels scaled to [0, 1], rows shuffled (seeded)."""
+    X, y = load_digits(return_X_y=True)
+    return _shuffled((X / 16.0).astype(np.float32), y, seed=0)
+
+
+@pytest.fixture(scope="session")
+def digits_source(digits):
+    """Digits classes 0-4: the source task (about 900 rows, 64 features)."""
+    X, y = digits
+    mask = np.isin(y, SOURCE_CLASSES)
+    return X[mask], y[mask]
+
+
+@pytest.fixture(scope="session")
+def digits_target(digits):
+    """Digits classes 5-9: a target task the source network never saw."""
+    X, y = digits
+    mask = np.isin(y, TARGET_CLASSES)
+    return X[mask], y[mask]
+
+
+@pytest.fixture(scope="session")
+def digits_images(digits):
+    """Digits as image arrays of shape (n, 8, 8) (first 600 rows)."""
+    X, y = digits
+    return X[:600].reshape(-1, 8, 8), y[:600]
+
+
+@pytest.fixture(scope="session")
+def iris():
+    """Iris, rows shuffled (seeded), features standardised."""
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    return _shuffled(X.astype(np.float32), y, seed=0)
+
+
+@pytest.fixture(scope="session")
+def breast_cancer():
+    """A binary task: 300 rows of breast_cancer, standardised, seeded."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    X, y = _shuffled(X.astype(np.float32), y, seed=0)
+    return X[:300], y[:300]
+
+
+@pytest.fixture(scope="session")
+def pretrained_source(digits_source):
+    """A small PretrainedClassifier fitted on digits 0-4 (session-wide).
+
+    Hidden layers (32, 16), 30 epochs at most with early stopping, seeded.
+    Shared by many tests: treat it as read-only.
+    """
+    from sktransfer import PretrainedClassifier
+
+    X, y = digits_source
+    source = PretrainedClassifier(
+        hidden_layer_sizes=(32, 16),
+        learning_rate=3e-3,
+        epochs=30,
+        random_state=0,
+    )
+    return source.fit(X, y)
+
+
+@pytest.fixture(scope="session")
+def pretrained_file(pretrained_source, tmp_path_factory):
+    """``pretrained_source.save(...)`` written once: a ``.keras`` file path.
+
+    The file is a regular Keras archive (``keras.saving.load_model`` reads
+    the network) that ``sktransfer.load`` also restores as an estimator.
+    """
+    path = tmp_path_factory.mktemp("pretrained") / "source.keras"
+    pretrained_source.save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def pretrained_model_file(pretrained_source, tmp_path_factory):
+    """The bare Keras network of ``pretrained_source`` saved with
+    ``Model.save`` (no estimator metadata): what a plain Keras user has."""
+    path = tmp_path_factory.mktemp("pretrained_model") / "source_model.keras"
+    pretrained_source.model_.save(path)
+    return str(path)
