@@ -1,0 +1,129 @@
+"""Freeze-spec parsing and application on real (unfitted) Keras networks.
+
+``tests/test_transfer.py`` checks freezing end to end through fits; these
+are the fast unit checks of ``sktransfer._freeze``: how layers group, every
+valid and invalid depth for bases of any size, and that freezing can be
+undone (the warm-up phase freezes the whole base, then ``freeze`` applies).
+"""
+
+from __future__ import annotations
+
+import keras
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sktransfer._freeze import (
+    FreezeGroup,
+    apply_freeze,
+    freezable_groups,
+    n_frozen_from_spec,
+)
+
+#: real layers to build groups of any size from (never built or called)
+_LAYERS = [keras.layers.Dense(1, name=f"layer_{i}") for i in range(40)]
+
+
+def _groups(n):
+    return [FreezeGroup(layer) for layer in _LAYERS[:n]]
+
+
+def _network():
+    """BN first (no weighted layer before it), Conv+BN, a nested model with
+    Dense+LayerNorm, then a Dense; weightless layers in between."""
+    inner = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(6, name="inner_dense"),
+            keras.layers.LayerNormalization(name="inner_ln"),
+            keras.layers.Activation("relu", name="inner_relu"),
+        ],
+        name="inner",
+    )
+    inputs = keras.Input((4, 4, 1))
+    x = keras.layers.BatchNormalization(name="bn_input")(inputs)
+    x = keras.layers.Conv2D(2, 3, padding="same", name="conv")(x)
+    x = keras.layers.BatchNormalization(name="conv_bn")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(8, name="dense")(x)
+    x = inner(x)
+    outputs = keras.layers.Dense(3, name="last")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_groups_follow_the_documented_rule():
+    groups = freezable_groups(_network())
+    assert [[layer.name for layer in g.layers] for g in groups] == [
+        ["bn_input"],  # nothing weighted before it: stands alone
+        ["conv", "conv_bn"],
+        ["dense"],
+        ["inner_dense", "inner_ln"],  # nested model flattened
+        ["last"],
+    ]
+    assert [g.name for g in groups] == [
+        "bn_input",
+        "conv",
+        "dense",
+        "inner_dense",
+        "last",
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(0, 40), freeze=st.integers(-60, 60))
+def test_integer_depths(n, freeze):
+    groups = _groups(n)
+    if -n <= freeze <= n:
+        expected = freeze if freeze >= 0 else n + freeze
+        assert n_frozen_from_spec(freeze, groups) == expected
+    else:
+        with pytest.raises(ValueError, match=rf"0\.\.{n}\b.*-{n}\.\.-1"):
+            n_frozen_from_spec(freeze, groups)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5])
+def test_all_freezes_every_group(n):
+    assert n_frozen_from_spec("all", _groups(n)) == n
+
+
+@pytest.mark.parametrize(
+    "freeze", ["none", "All", "1", "", True, False, 1.0, None, [1]]
+)
+def test_invalid_specs_are_value_errors_naming_the_choices(freeze):
+    groups = _groups(3)
+    with pytest.raises(ValueError) as info:
+        n_frozen_from_spec(freeze, groups)
+    message = str(info.value)
+    assert "'all'" in message and "0..3" in message and "layer_0" in message
+
+
+def test_apply_freeze_can_be_undone():
+    """Freeze everything (warm-up), then apply a smaller depth: the layers
+    past it must be trainable again, nested ones included."""
+    model = _network()
+    groups = freezable_groups(model)
+    apply_freeze(model, groups, len(groups))
+    assert not model.trainable_weights
+    apply_freeze(model, groups, 2)
+    frozen = {layer.name for g in groups[:2] for layer in g.layers}
+    for g in groups:
+        for layer in g.layers:
+            assert layer.trainable == (layer.name not in frozen), layer.name
+    trainable = {id(w) for w in model.trainable_weights}
+    expected = {
+        id(w) for g in groups[2:] for layer in g.layers for w in layer.trainable_weights
+    }
+    assert trainable == expected and expected
+    apply_freeze(model, groups, 0)
+    assert len(model.trainable_weights) == sum(
+        len(layer.trainable_weights) for g in groups for layer in g.layers
+    )
+
+
+def test_apply_freeze_unfreezes_a_base_frozen_by_its_author():
+    model = _network()
+    model.get_layer("inner").trainable = False
+    model.get_layer("conv").trainable = False
+    groups = freezable_groups(model)
+    apply_freeze(model, groups, 0)
+    assert all(layer.trainable for g in groups for layer in g.layers)
