@@ -43,6 +43,16 @@ def _flatten(model):
             yield layer
 
 
+def _containers_and_leaves(model):
+    """``model``, its nested models and their leaf layers."""
+    yield model
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _containers_and_leaves(layer)
+        else:
+            yield layer
+
+
 def freezable_groups(base):
     """The freezable units of ``base``, from the input.
 
@@ -102,8 +112,11 @@ def n_frozen_from_spec(freeze, groups):
             f"freeze={freeze} is out of range: valid depths are 0..{n} (freeze "
             f"the first k) and -{n}..-1 (train only the last k), or 'all'. {where}"
         )
-    raise TypeError(
-        f"freeze must be an int or 'all', got {type(freeze).__name__} {freeze!r}."
+    # a ValueError like every other invalid freeze (bools included: True is
+    # an Integral, so it passes parameter validation and lands here)
+    raise ValueError(
+        f"freeze must be an int or 'all', got {type(freeze).__name__} {freeze!r}: "
+        f"use 'all', k in 0..{n} or -k in -{n}..-1. {where}"
     )
 
 
@@ -114,7 +127,14 @@ def apply_freeze(base, groups, n_frozen):
     their moving statistics stay as pretrained. The model must be
     recompiled afterwards for the change to take effect.
     """
-    base.trainable = True
+    # Unfreeze every layer explicitly. ``base.trainable = True`` alone is a
+    # no-op when ``base.trainable`` is already True: TensorFlow's
+    # AutoTrackable.__setattr__ skips assigning an identical value, so the
+    # setter never reaches the sublayers. Layers frozen for the warm-up phase
+    # (or frozen in the source file) then stayed frozen: with warmup_epochs
+    # and freeze=0 the base never trained after the warm-up.
+    for layer in _containers_and_leaves(base):
+        layer.trainable = True
     for group in groups[:n_frozen]:
         for layer in group.layers:
             layer.trainable = False
