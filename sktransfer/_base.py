@@ -317,6 +317,13 @@ class KerasClassifierBase(BaseWrapper):
                     f"non-numeric values ({text}). Encode them first, e.g. with "
                     "OneHotEncoder or OrdinalEncoder in a Pipeline."
                 ) from None
+            if "infinity" in lowered:
+                # scikit-learn names the problem but not the fix
+                raise ValueError(
+                    f"{text} {type(self).__name__} needs finite features: replace "
+                    "or drop infinite values first (e.g. np.nan_to_num, or clip "
+                    "them in a Pipeline step)."
+                ) from None
             expected = getattr(self, "input_shape_", None)
             if not reset and expected is not None and "features, but" in text:
                 # scikit-learn's n_features check speaks of "features" even
@@ -328,7 +335,21 @@ class KerasClassifierBase(BaseWrapper):
                     "training data."
                 ) from None
             raise
-        X = np.asarray(X, dtype=keras.backend.floatx())
+        with np.errstate(over="ignore"):  # overflow is reported just below
+            converted = np.asarray(X, dtype=keras.backend.floatx())
+        if (
+            X.dtype.kind == "f"
+            and X.dtype.itemsize > converted.dtype.itemsize
+            and not np.isfinite(converted).all()
+        ):
+            # finite float64 values beyond float32's range (|x| > 3.4e38)
+            # become inf in the cast and then NaN probabilities, silently
+            raise ValueError(
+                f"X holds values too large for {converted.dtype} (the network's "
+                f"precision): largest magnitude {np.abs(X).max():.3g}. Scale the "
+                "features first, e.g. with StandardScaler in a Pipeline."
+            )
+        X = converted
         if not reset:
             expected = getattr(self, "input_shape_", None)
             if expected is not None and tuple(X.shape[1:]) != tuple(expected):
@@ -340,7 +361,16 @@ class KerasClassifierBase(BaseWrapper):
         return X if y is None else (X, y)
 
     def _encode_targets(self, y):
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            # keep scikit-learn's text (its checks match "Unknown label type")
+            # and say what to do instead
+            raise ValueError(
+                f"{exc} {type(self).__name__} is a classifier: y must hold class "
+                "labels (ints, strings or bools). For a continuous target use a "
+                "regressor, or bin y into classes first (e.g. KBinsDiscretizer)."
+            ) from None
         classes = np.unique(y)
         if classes.size < 2:
             raise ValueError(
@@ -636,6 +666,15 @@ class KerasClassifierBase(BaseWrapper):
             # Keras restores only when it stops early; also restore at the end
             if stopper.stopped_epoch == 0 and stopper.best_epoch != epochs - 1:
                 model.set_weights(stopper.best_weights)
+        if not all(np.isfinite(w).all() for w in model.get_weights()):
+            # a diverged run (huge feature values, too high a learning rate)
+            # would otherwise predict NaN probabilities without a word
+            loss = history.history.get("loss", [float("nan")])[-1]
+            raise ValueError(
+                f"Training diverged: the network's weights became NaN or "
+                f"infinite (last loss {loss}). Scale the features (e.g. "
+                "StandardScaler in a Pipeline) or lower learning_rate."
+            )
         return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
     # --------------------------------------------------------------- predict
