@@ -396,11 +396,19 @@ def _transfer(args):
     source, source_names = _load_source(args.source)
     table = read_csv(args.data)
     X, y, names = _training_data(table, args.target, args.ignore)
+    note = None
     if source_names is not None and list(source_names) != names:
-        if sorted(map(str, source_names)) == sorted(names):
+        source_names = [str(name) for name in source_names]
+        if sorted(source_names) == sorted(names):
             # same columns in another order: feed them as the source saw them
-            names = [str(name) for name in source_names]
+            names = source_names
             X = table.numeric(names)
+            note = "columns put in the order the source was trained on"
+        else:
+            note = (
+                "the source was trained on other column names; the feature "
+                "columns are matched by position"
+            )
     n_frozen, n_layers = _freeze_depths(source, X.shape[1:], args.freeze)
     classes, counts = np.unique(y, return_counts=True)
     if counts.min() < args.cv:
@@ -413,6 +421,8 @@ def _transfer(args):
         f"read {args.data}: {len(y)} rows, {len(names)} features, "
         f"{len(classes)} classes in {args.target!r}"
     )
+    if note:
+        progress(f"note: {note}")
     progress(
         f"grid search over freeze {_spec_list(args.freeze)} with {args.cv}-fold "
         f"CV ({len(args.freeze) * args.cv} fits, then one refit) ..."

@@ -191,6 +191,26 @@ def test_transfer_prints_table_and_saves_best(files, capsys, tmp_path):
     assert set(model.classes_) == {"even", "odd"}
 
 
+def test_transfer_reorders_columns_like_the_source(files, capsys, tmp_path):
+    X, digit = load_digits(return_X_y=True)
+    parity = np.where(digit % 2 == 0, "even", "odd")
+    shuffled = FEATURES[::-1]
+    order = [FEATURES.index(name) for name in shuffled]
+    data = _write_csv(
+        tmp_path / "reversed.csv", X[1000:1020][:, order] / 16.0, parity[1000:1020],
+        "parity", names=shuffled,
+    )  # fmt: skip
+    out_path = tmp_path / "m.keras"
+    status, out, err = run_cli(
+        ["transfer", files["source"], data, "--target", "parity", "--freeze", "all",
+         "--cv", "2", "--epochs", "1", "--out", out_path],
+        capsys,
+    )  # fmt: skip
+    assert status == 0, err
+    assert "columns put in the order the source was trained on" in out
+    assert list(load(out_path).feature_names_in_) == FEATURES
+
+
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_predict_writes_labels_and_probabilities(files, capsys, tmp_path):
     out_path = tmp_path / "pred.csv"
