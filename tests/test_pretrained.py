@@ -602,3 +602,18 @@ def test_predict_checks_the_feature_count(iris):
         est.predict(X[:, :3])
     with pytest.raises(ValueError, match="NaN"):
         est.predict(np.full((2, 4), np.nan))
+
+
+# ------------------------------------------------- shared source fixtures
+def test_pretrained_source_fixtures(pretrained_source, pretrained_file, digits_source):
+    """The session source network the transfer tests reuse: fitted on digits
+    0-4, saved once, and the file restores it exactly."""
+    X, y = digits_source
+    np.testing.assert_array_equal(pretrained_source.classes_, [0, 1, 2, 3, 4])
+    assert pretrained_source.score(X, y) >= 0.95
+    restored = sktransfer.load(pretrained_file)
+    np.testing.assert_allclose(
+        restored.predict_proba(X), pretrained_source.predict_proba(X), rtol=1e-6
+    )
+    network = keras.saving.load_model(pretrained_file)
+    assert [layer.units for layer in network.layers[1:]] == [32, 16, 5]
