@@ -606,7 +606,7 @@ def build_parser():
         default=1,
         metavar="N",
         help="average over N random draws of the labelled target examples "
-        "(default: 1; each adds about a minute on two cores)",
+        "(default: 1; each repeats the grid search and the baselines)",
     )
     demo.add_argument(
         "--quick",

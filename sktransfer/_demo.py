@@ -185,7 +185,11 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
         f"Test accuracy on {n_test} held-out target digits, all trained on {n_labelled}"
     )
     labels = {
-        "transfer": f"TransferClassifier from the source (freeze={chosen}, by CV)",
+        "transfer": (
+            f"TransferClassifier from the source (freeze={chosen}, by CV)"
+            if seeds == 1
+            else f"TransferClassifier from the source (freeze by CV: {chosen})"
+        ),
         "scratch": "PretrainedClassifier from scratch (same network)",
         "linear": "StandardScaler + LogisticRegression",
     }
