@@ -2,8 +2,9 @@
 
 Every check must pass except the two listed in ``EXPECTED_FAILED_CHECKS``,
 each with the reason it cannot pass (the sparse twin of the sample-weight
-check is not run: the estimator's tags say it refuses sparse input). They are run in strict xfail mode: if
-one of them starts passing, the suite fails and the entry must go.
+check is not run: the estimator's tags say it refuses sparse input). They
+are run in strict xfail mode: if one of them starts passing, the suite fails
+and the entry must go.
 """
 
 from __future__ import annotations
