@@ -1,8 +1,28 @@
-"""sktransfer: transfer learning with Keras as ordinary scikit-learn classifiers."""
+"""sktransfer: transfer learning with Keras as ordinary scikit-learn classifiers.
 
-from ._io import load
-from ._pretrained import PretrainedClassifier
-from ._transfer import TransferClassifier
+Public names are imported on first use (PEP 562), so ``import sktransfer``
+and ``sktransfer --help`` do not pay for importing TensorFlow.
+"""
+
+import importlib
 
 __all__ = ["PretrainedClassifier", "TransferClassifier", "load"]
 __version__ = "0.1.0"
+
+_WHERE = {
+    "PretrainedClassifier": "._pretrained",
+    "TransferClassifier": "._transfer",
+    "load": "._io",
+}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sktransfer' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
