@@ -176,6 +176,56 @@ def run_inference(model, X):
     )
 
 
+class _StrategySpec:
+    """A picklable stand-in for a one-machine ``tf.distribute`` strategy.
+
+    ``MirroredStrategy`` and ``OneDeviceStrategy`` are described by their
+    class and devices, and the process-wide default strategy by nothing; any
+    other strategy (multi-worker, TPU, parameter server) is bound to a
+    cluster set up in its own process and is pickled as is (or fails to).
+    A ``MirroredStrategy`` over all local devices (what ``MirroredStrategy()``
+    picks) is rebuilt over all devices of the receiving machine: a client
+    without GPUs must not pin a GPU worker to its CPU.
+    """
+
+    def __init__(self, kind, devices):
+        self.kind = kind
+        self.devices = devices
+
+    @classmethod
+    def describe(cls, strategy):
+        import tensorflow as tf
+
+        kind = type(strategy)
+        if kind is tf.distribute.MirroredStrategy:
+            devices = list(strategy.extended.worker_devices)
+
+            def where(names):
+                return {
+                    (spec.device_type, spec.device_index)
+                    for spec in map(tf.DeviceSpec.from_string, names)
+                }
+
+            local = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+                d.name for d in tf.config.list_logical_devices("CPU")[:1]
+            ]
+            return cls("mirrored", None if where(devices) == where(local) else devices)
+        if kind is tf.distribute.OneDeviceStrategy:
+            return cls("one_device", list(strategy.extended.worker_devices))
+        if kind.__name__ == "_DefaultDistributionStrategy":
+            return cls("default", None)
+        return None
+
+    def build(self):
+        import tensorflow as tf
+
+        if self.kind == "mirrored":
+            return tf.distribute.MirroredStrategy(self.devices)
+        if self.kind == "one_device":
+            return tf.distribute.OneDeviceStrategy(self.devices[0])
+        return tf.distribute.get_strategy()
+
+
 class KerasClassifierBase(BaseWrapper):
     """Shared base of sktransfer's classifiers (put ``ClassifierMixin`` first).
 
@@ -239,15 +289,45 @@ class KerasClassifierBase(BaseWrapper):
         ``clone`` would deep-copy a Keras model parameter (seconds for a large
         network, per clone and fold) and would turn a fitted source estimator
         into an unfitted one. Every fit copies the source before training, so
-        sharing that one read-only parameter is safe; all else is cloned.
+        sharing that one read-only parameter is safe; so is sharing
+        ``distribution_strategy`` (see below); all else is cloned.
         """
         from sklearn.base import clone
 
         params = self.get_params(deep=False)
         for name, value in params.items():
-            if name not in self._shared_params:
+            # the distribution strategy is a handle on devices, not state:
+            # clones share it. A deep copy is another strategy object, and
+            # variables made under one (a source trained with it) cannot be
+            # read under another ("Mixing different tf.distribute.Strategy
+            # objects"), so a grid search over such a source failed every fit.
+            if name not in self._shared_params and name != "distribution_strategy":
                 params[name] = clone(value, safe=False)
         return type(self)(**params)
+
+    def __getstate__(self):
+        """Pickle state, with ``distribution_strategy`` as a description.
+
+        A ``tf.distribute`` strategy holds weak references and device handles
+        and does not pickle, so an estimator carrying one failed to reach a
+        loky or Dask worker ("cannot pickle 'weakref.ReferenceType' object").
+        One-machine strategies travel as their type and device list and are
+        rebuilt on the other side (see ``_StrategySpec``).
+        """
+        state = super().__getstate__()
+        strategy = state.get("distribution_strategy")
+        if strategy is not None and not isinstance(strategy, _StrategySpec):
+            spec = _StrategySpec.describe(strategy)
+            if spec is not None:
+                state = dict(state)  # may be self.__dict__ itself
+                state["distribution_strategy"] = spec
+        return state
+
+    def __setstate__(self, state):
+        spec = state.get("distribution_strategy")
+        if isinstance(spec, _StrategySpec):
+            state = dict(state, distribution_strategy=spec.build())
+        super().__setstate__(state)
 
     def _check_unknown_params(self):
         known = set(BaseEstimator._get_param_names.__func__(type(self)))
