@@ -17,9 +17,9 @@ Prints, as medians over ``--repeats`` runs:
   cluster;
 * that both searches give the same cross-validation scores;
 * the cores each search kept busy (CPU seconds of this process, or of the
-  workers, per wall-clock second) and the machine's load average: on a
-  machine shared with other work, or when one fit already keeps several
-  cores busy, two workers cannot reach 2x.
+  workers, per wall-clock second), the CPU seconds per fit, and the machine's
+  load average: on a machine shared with other work, or when one fit already
+  keeps several cores busy, two workers cannot reach 2x.
 
 ``--tf-threads N`` sets ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS``
 in the workers (default: TensorFlow's own choice, one thread per core in each
@@ -197,6 +197,17 @@ def main(repeats=3, epochs=15, tf_threads=None):
             "cores kept busy (median): sequential "
             f"{statistics.median(busy['sequential']):.2f}, Dask workers "
             f"{statistics.median(busy['dask']):.2f}, of {os.cpu_count()}"
+        )
+        cpu_per_fit = {
+            name: statistics.median(
+                wall * cores / N_FITS
+                for wall, cores in zip(times[name], busy[name], strict=True)
+            )
+            for name in ("sequential", "dask")
+        }
+        print(
+            f"CPU seconds per fit (median): sequential {cpu_per_fit['sequential']:.2f}"
+            f", on a worker {cpu_per_fit['dask']:.2f}"
         )
         print(f"same cross-validation scores sequential and on Dask: {same}")
         return ratio, excess, scheduling
