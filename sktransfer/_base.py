@@ -367,6 +367,17 @@ class KerasClassifierBase(BaseWrapper):
     # ------------------------------------------------------------- validation
     def _validate_X(self, X, *, reset, y=None):
         """Validate X (and y) through scikit-learn; cast to Keras' float."""
+        expected = getattr(self, "input_shape_", None)
+        if not reset and expected is not None and len(expected) > 1:
+            shape = np.shape(X) if hasattr(X, "shape") else None
+            if shape is not None and len(shape) != len(expected) + 1:
+                # images: n_features_in_ is only the height, so say it all
+                raise ValueError(
+                    f"X has samples of shape {tuple(shape[1:])}, but "
+                    f"{type(self).__name__} was fitted on samples of shape "
+                    f"{tuple(expected)}. Reshape X, e.g. "
+                    f"X.reshape(len(X), *{tuple(expected)})."
+                )
         kwargs = dict(
             reset=reset,
             allow_nd=True,
