@@ -13,15 +13,16 @@ that share a frozen base compute them once, across processes too.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 
-import joblib
 import keras
+import numpy as np
 from sklearn.utils.validation import check_memory
 
-from ._base import run_inference
+from ._base import PREDICT_CHUNK_ELEMENTS
 
-__all__ = ["CachePlan", "plan_cache", "prefix_features"]
+__all__ = ["CachePlan", "plan_cache", "prefix_features", "run_once"]
 
 
 def _leaves(layer):
@@ -108,7 +109,9 @@ def plan_cache(model, mode):
             rest = keras.Model(tensor, model.outputs)
         except ValueError:  # not a clean cut: a skip connection crosses it
             continue
-        prefix = keras.Model(model.inputs, tensor)
+        # one input tensor, not a list of one: calling a model built on a
+        # list with an array warns about the input structure
+        prefix = keras.Model(model.inputs[0], tensor)
         return CachePlan(prefix, rest, layers[index].name)
     if mode is True:
         raise ValueError(
@@ -122,23 +125,52 @@ def plan_cache(model, mode):
 
 
 def _signature(prefix):
-    """Name-free identity of a prefix: layer types, configs and weights."""
-    parts = []
-    for layer in prefix.layers:
-        config = {k: v for k, v in layer.get_config().items() if k != "name"}
-        parts.append((type(layer).__name__, repr(sorted(config.items()))))
-        parts.append([w.copy() for w in layer.get_weights()])
-    return joblib.hash(parts)
+    """Name-free identity of a prefix: layer types, configs and weights.
+
+    Nested models are walked to their layers (a nested model's own config
+    lists its layers' names). ``trainable`` is left out: the features are
+    always computed in inference mode, where it changes nothing. One pass of
+    SHA-1 over the configs and the raw weight buffers: about 0.1 s for
+    MobileNetV3Small, where ``joblib.hash`` of per-layer weight copies took
+    0.3-0.4 s, paid at every fit and every scoring call.
+    """
+    digest = hashlib.sha1(usedforsecurity=False)
+    for leaf in _leaves(prefix):
+        config = leaf.get_config()
+        config = {k: v for k, v in config.items() if k not in ("name", "trainable")}
+        digest.update(f"{type(leaf).__name__}{sorted(config.items())!r}".encode())
+    for weight in prefix.get_weights():
+        digest.update(f"{weight.dtype.str}{weight.shape}".encode())
+        digest.update(np.ascontiguousarray(weight).data)
+    return digest.hexdigest()
+
+
+def run_once(model, X):
+    """``model``'s inference-mode output for X: eagerly, in chunks.
+
+    For a network that runs once (the prefix, once per fit; the sub-models
+    built to score through cached features) tracing a ``tf.function`` costs
+    far more than it saves: 4-6 s for MobileNetV3Small, against about 1.3 s
+    to run 1,000 32x32 images through it eagerly. ``run_inference`` (traced
+    once, kept on the model) stays the path for repeated predictions.
+    """
+    per_row = max(1, int(np.prod(X.shape[1:])))
+    chunk = max(1, PREDICT_CHUNK_ELEMENTS // per_row)
+    parts = [
+        keras.ops.convert_to_numpy(model(X[start : start + chunk], training=False))
+        for start in range(0, len(X), chunk)
+    ]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _compute(signature, X, prefix):
-    return run_inference(prefix, X)
+    return run_once(prefix, X)
 
 
 def prefix_features(prefix, X, memory=None):
     """``prefix``'s output for X, through ``memory`` when given."""
     memory = check_memory(memory)
     if getattr(memory, "location", None) is None:
-        return run_inference(prefix, X)
+        return run_once(prefix, X)
     cached = memory.cache(_compute, ignore=["prefix"])
     return cached(_signature(prefix), X, prefix=prefix)

@@ -8,8 +8,8 @@ import keras
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._base import KerasClassifierBase, run_inference, temporary_seed
-from ._cache import plan_cache, prefix_features
+from ._base import KerasClassifierBase, temporary_seed
+from ._cache import plan_cache, prefix_features, run_once
 from ._freeze import apply_freeze, freezable_groups, n_frozen_from_spec
 from ._sources import resolve_pretrained
 
@@ -88,6 +88,26 @@ def _check_input_shape(model, input_shape):
             f"network expects {expected}. Reshape or resize X to the pretrained "
             "input (e.g. X.reshape(len(X), *shape))."
         )
+
+
+def _split_at(model, cut):
+    """``(prefix, rest)`` sub-models of ``model`` at layer ``cut``, built once.
+
+    Building ``rest`` from an intermediate tensor adds nodes to every layer
+    it spans, so per predict call it would grow the network: the pair is
+    kept on the Keras model (not on the estimator, whose ``__dict__``
+    predict must leave unchanged).
+    """
+    kept = model.__dict__.get("_sktransfer_split")
+    if kept is None or kept[0] != cut:
+        tensor = model.get_layer(cut).output
+        kept = (
+            cut,
+            keras.Model(model.inputs[0], tensor),
+            keras.Model(tensor, model.outputs[0]),
+        )
+        object.__setattr__(model, "_sktransfer_split", kept)
+    return kept[1], kept[2]
 
 
 class TransferClassifier(ClassifierMixin, KerasClassifierBase):
@@ -458,10 +478,10 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         cut = getattr(self, "feature_cut_", None)
         if self.memory is None or cut is None or len(X) < 64:
             return super()._forward(X)
-        tensor = self.model_.get_layer(cut).output
-        prefix = keras.Model(self.model_.inputs, tensor)
-        rest = keras.Model(tensor, self.model_.outputs)
-        return run_inference(rest, prefix_features(prefix, X, self.memory))
+        prefix, rest = _split_at(self.model_, cut)
+        # eagerly: the prefix runs once per new set of rows, and tracing the
+        # sub-models costs more than it saves (see ``run_once``)
+        return run_once(rest, prefix_features(prefix, X, self.memory))
 
     def _get_fitted_state(self):
         state = super()._get_fitted_state()
