@@ -7,16 +7,19 @@ never modified, and no two fits (or cross-validation folds) share weights.
 from __future__ import annotations
 
 import collections
+import hashlib
 import os
 import tempfile
 import threading
+import weakref
 import zipfile
 
 import keras
+import numpy as np
 
 from ._io import load_keras_model
 
-__all__ = ["copy_model", "resolve_pretrained"]
+__all__ = ["copy_model", "frozen_source", "resolve_pretrained"]
 
 #: files parsed once per process: (path, mtime, size, options) -> model, or
 #: None for a file seen once
@@ -184,3 +187,107 @@ def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
 def is_keras_archive(path):
     """Whether ``path`` is a zip archive as written by ``Model.save``."""
     return zipfile.is_zipfile(path)
+
+
+# ----------------------------------------------------------- frozen sources
+# Fits with ``memory`` may share the frozen, static first layers of the
+# network (see ``TransferClassifier._build_shared``). Those layers come from
+# a *frozen source*: one more private copy of the source per process, whose
+# every layer is made non-trainable once, when it is created, and never set
+# trainable again. Nothing hands it out: fits build their own networks on
+# top of its layers, and copy (``clone_model``) whatever they may train. It
+# is checked before every reuse (all layers still frozen, weights unchanged)
+# and replaced when anything touched it.
+
+#: source identity -> _FrozenSource (or None: this source cannot be shared)
+_FROZEN = collections.OrderedDict()
+_FROZEN_LOCK = threading.Lock()
+#: how many frozen sources a process keeps
+_FROZEN_MAX = 2
+
+
+def weights_digest(model):
+    """A fast digest of ``model``'s weights (values, shapes and dtypes)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    for weight in model.get_weights():
+        digest.update(f"{weight.dtype.str}{weight.shape}".encode())
+        digest.update(np.ascontiguousarray(weight).data)
+    return digest.hexdigest()
+
+
+def _containers_and_leaves(layer):
+    yield layer
+    for inner in getattr(layer, "layers", None) or ():
+        yield from _containers_and_leaves(inner)
+
+
+class _FrozenSource:
+    def __init__(self, model, source):
+        self.model = model
+        self.source = None if source is None else weakref.ref(source)
+        self.digest = None if model is None else weights_digest(model)
+
+    def matches(self, source):
+        """Same source object (for in-memory sources) and left untouched."""
+        if self.source is not None and self.source() is not source:
+            return False  # an id reused by another object
+        if self.model is None:
+            return True
+        return all(
+            not layer.trainable for layer in _containers_and_leaves(self.model)
+        ) and (weights_digest(self.model) == self.digest)
+
+
+def _source_identity(pretrained, allow_unsafe, custom_objects):
+    """``(key, source model or None)``; the key is None when unknown.
+
+    A file is identified by path, modification time and size; an in-memory
+    network (or a fitted estimator's ``model_``) by the object and a digest
+    of its weights, so training it further between fits gives a new key. A
+    callable builds a new network per call: it has no identity.
+    """
+    if isinstance(pretrained, (str, os.PathLike)):
+        key = _file_key(os.fspath(pretrained), allow_unsafe, custom_objects)
+        return (None if key is None else ("file", key)), None
+    if not isinstance(pretrained, keras.Model) and hasattr(pretrained, "fit"):
+        pretrained = getattr(pretrained, "model_", None)
+    if isinstance(pretrained, keras.Model):
+        return ("model", id(pretrained), weights_digest(pretrained)), pretrained
+    return None, None
+
+
+def frozen_source(pretrained, *, allow_unsafe=False, custom_objects=None):
+    """The process's frozen private copy of ``pretrained``, or None.
+
+    Every layer of the returned network is non-trainable and must stay so:
+    callers may build new networks on its layers (sharing them) but never
+    set anything in it trainable, train it or hand it out. None when the
+    source has no stable identity (a callable) or its network cannot be cut
+    (no known input, e.g. a subclassed model).
+    """
+    key, source = _source_identity(pretrained, allow_unsafe, custom_objects)
+    if key is None:
+        return None
+    with _FROZEN_LOCK:
+        entry = _FROZEN.get(key)
+        if entry is not None:
+            _FROZEN.move_to_end(key)
+    if entry is not None and entry.matches(source):
+        return entry.model
+    model = resolve_pretrained(
+        pretrained, allow_unsafe=allow_unsafe, custom_objects=custom_objects
+    )
+    if not model.inputs:
+        model = None  # cannot be cut: fits copy it whole
+    else:
+        # set every layer explicitly: assigning a value a layer already
+        # holds is skipped by TensorFlow's tracking and would not recurse
+        for layer in _containers_and_leaves(model):
+            layer.trainable = False
+    entry = _FrozenSource(model, source)
+    with _FROZEN_LOCK:
+        _FROZEN[key] = entry
+        _FROZEN.move_to_end(key)
+        while len(_FROZEN) > _FROZEN_MAX:
+            _FROZEN.popitem(last=False)
+    return model
