@@ -29,6 +29,23 @@ _LOADED_LOCK = threading.Lock()
 _LOADED_MAX = 2
 
 
+def _read_weights(model):
+    """``model.get_weights()``, also under another strategy's scope.
+
+    Variables created under one ``tf.distribute`` strategy (a source trained
+    with ``distribution_strategy=A``) cannot be read inside another's scope
+    (fitting with ``distribution_strategy=B``): Keras raises "Mixing different
+    tf.distribute.Strategy objects". A mirrored variable's first component is
+    a plain variable holding the same value, readable anywhere.
+    """
+    try:
+        return model.get_weights()
+    except RuntimeError:
+        return [
+            getattr(v.value, "values", (v.value,))[0].numpy() for v in model.weights
+        ]
+
+
 def copy_model(model):
     """Return an independent copy of ``model`` with the same weights.
 
@@ -46,8 +63,16 @@ def copy_model(model):
     # and restores it on exit). Files are still loaded with safe_mode on.
     with SafeModeScope(safe_mode=False):
         try:
-            clone = keras.models.clone_model(model)
-            clone.set_weights(model.get_weights())
+            try:
+                clone = keras.models.clone_model(model)
+            except RuntimeError as exc:
+                if "Mixing different tf.distribute" not in str(exc):
+                    raise
+                # compiled under another strategy: clone_model reads the
+                # optimizer's variables for the compile config. A fit compiles
+                # anew, so the architecture alone is enough.
+                clone = type(model).from_config(model.get_config())
+            clone.set_weights(_read_weights(model))
             return clone
         except Exception:  # subclassed or otherwise unclonable: serialise
             # a temporary file, not io.BytesIO: keras.saving.save_model
