@@ -72,6 +72,11 @@ def cut_network(model, cut, input_shape):
             )
         output = model.get_layer(cut).output
     else:
+        if isinstance(cut, bool):  # an Integral to Python, but surely a typo
+            raise ValueError(
+                f"cut={cut!r} is not a valid cut: use 'auto', None, a layer "
+                "name or an int position (keep model.layers[:cut])."
+            )
         n = len(layers)
         first = 1 if isinstance(layers[0], keras.layers.InputLayer) else 0
         position = int(cut)
@@ -234,6 +239,9 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         Names of the base's freezable layers, from the input.
     n_frozen_ : int
         How many of ``base_layers_`` were frozen in the main phase.
+    n_warmup_epochs_ : int
+        Warm-up epochs actually run: ``history_[key][:n_warmup_epochs_]``
+        is the warm-up phase.
     feature_cut_ : str or None
         The layer whose output was cached in the main phase, or None.
 
@@ -487,6 +495,10 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         for key, values in tuned.items():
             history.setdefault(key, []).extend(values)
         self.history_ = history
+        # where the warm-up ends in history_ (early stopping may cut it short)
+        self.n_warmup_epochs_ = len(history.get("loss", [])) - len(
+            tuned.get("loss", [])
+        )
         self.base_layers_ = [g.name for g in groups]
         self.n_frozen_ = n_frozen
         self.model_ = model
@@ -542,6 +554,7 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         state = super()._get_fitted_state()
         state["base_layers_"] = list(self.base_layers_)
         state["n_frozen_"] = int(self.n_frozen_)
+        state["n_warmup_epochs_"] = int(self.n_warmup_epochs_)
         state["feature_cut_"] = self.feature_cut_
         return state
 
@@ -549,6 +562,7 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         super()._set_fitted_state(state, model)
         self.base_layers_ = list(state["base_layers_"])
         self.n_frozen_ = int(state["n_frozen_"])
+        self.n_warmup_epochs_ = int(state.get("n_warmup_epochs_", 0))
         self.feature_cut_ = state.get("feature_cut_")
 
     def score(self, X, y, sample_weight=None):
