@@ -43,8 +43,10 @@ def main():
     source = PretrainedClassifier(random_state=0).fit(data.X_source, data.y_source)
     path = os.path.join(tempfile.mkdtemp(), "source.keras")
     source.save(path)
-    print(f"source: {len(data.y_source)} digits, pretrained in "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"source: {len(data.y_source)} digits, pretrained in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
 
     rows = []
     for seed in range(args.seeds):
