@@ -814,8 +814,27 @@ class KerasClassifierBase(BaseWrapper):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def _score(self, X, y, sample_weight=None):
-        """Accuracy, with ``score__*`` parameters routed to the metric."""
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on ``(X, y)``; ``score__*`` parameters are routed.
+
+        Estimators list ``ClassifierMixin`` first, whose ``score`` would win
+        the method lookup and ignore the routing, so each one binds this
+        method explicitly (``score = KerasClassifierBase.score``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+            Test samples.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Accuracy of ``self.predict(X)``.
+        """
         kwargs = route_params(
             self.get_params(), destination="score", pass_filter=set(), strict=True
         )

@@ -565,6 +565,26 @@ def _folds(text):
     return value
 
 
+def _add_ignore_option(parser):
+    parser.add_argument(
+        "--ignore", nargs="+", default=[], metavar="COLUMN", help="columns to leave out"
+    )
+
+
+def _add_training_options(parser):
+    """Options shared by the commands that train: epochs, seed, --ignore."""
+    parser.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=200,
+        help="maximum epochs (default: 200)",
+    )
+    parser.add_argument(
+        "--random-state", type=int, default=0, metavar="SEED", help="seed (default: 0)"
+    )
+    _add_ignore_option(parser)
+
+
 def build_parser():
     """The argument parser of the ``sktransfer`` command."""
     from . import __version__
@@ -642,18 +662,7 @@ def build_parser():
         metavar="UNITS",
         help="hidden layer sizes (default: 128 64)",
     )
-    pretrain.add_argument(
-        "--epochs",
-        type=_positive_int,
-        default=200,
-        help="maximum epochs (default: 200)",
-    )
-    pretrain.add_argument(
-        "--random-state", type=int, default=0, metavar="SEED", help="seed (default: 0)"
-    )
-    pretrain.add_argument(
-        "--ignore", nargs="+", default=[], metavar="COLUMN", help="columns to leave out"
-    )
+    _add_training_options(pretrain)
     pretrain.set_defaults(func=_pretrain)
 
     transfer = sub.add_parser(
@@ -692,18 +701,7 @@ def build_parser():
     transfer.add_argument(
         "--cv", type=_folds, default=5, metavar="K", help="CV folds (default: 5)"
     )
-    transfer.add_argument(
-        "--epochs",
-        type=_positive_int,
-        default=200,
-        help="maximum epochs (default: 200)",
-    )
-    transfer.add_argument(
-        "--random-state", type=int, default=0, metavar="SEED", help="seed (default: 0)"
-    )
-    transfer.add_argument(
-        "--ignore", nargs="+", default=[], metavar="COLUMN", help="columns to leave out"
-    )
+    _add_training_options(transfer)
     transfer.set_defaults(func=_transfer)
 
     predict = sub.add_parser(
@@ -728,9 +726,7 @@ def build_parser():
     predict.add_argument(
         "--proba", action="store_true", help="add class probabilities, proba_<class>"
     )
-    predict.add_argument(
-        "--ignore", nargs="+", default=[], metavar="COLUMN", help="columns to leave out"
-    )
+    _add_ignore_option(predict)
     predict.set_defaults(func=_predict)
     return parser
 

@@ -286,21 +286,5 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
         )
         self.model_ = model
 
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy on ``(X, y)``; ``score__*`` parameters are routed.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Test samples.
-        y : array-like of shape (n_samples,)
-            True labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Accuracy of ``self.predict(X)``.
-        """
-        return self._score(X, y, sample_weight)
+    # ClassifierMixin's score comes first in the MRO: use the routed one
+    score = KerasClassifierBase.score

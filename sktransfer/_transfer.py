@@ -565,21 +565,5 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         self.n_warmup_epochs_ = int(state.get("n_warmup_epochs_", 0))
         self.feature_cut_ = state.get("feature_cut_")
 
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy on ``(X, y)``; ``score__*`` parameters are routed.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Test samples.
-        y : array-like of shape (n_samples,)
-            True labels.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights.
-
-        Returns
-        -------
-        score : float
-            Accuracy of ``self.predict(X)``.
-        """
-        return self._score(X, y, sample_weight)
+    # ClassifierMixin's score comes first in the MRO: use the routed one
+    score = KerasClassifierBase.score
