@@ -20,8 +20,8 @@ import keras
 import numpy as np
 from sklearn.utils.validation import check_memory
 
-from ._base import PREDICT_CHUNK_ELEMENTS
 from ._freeze import apply_freeze
+from ._runtime import PREDICT_CHUNK_ELEMENTS
 
 __all__ = [
     "CachePlan",
