@@ -74,6 +74,34 @@ def _is_static(layer):
     )
 
 
+def _clean_cuts(layers, last, output):
+    """Clean cuts of a network, from ``layers[last]`` towards the input.
+
+    Yields ``(index, tensor, rest)``: ``tensor`` is ``layers[index]``'s
+    output and ``rest = keras.Model(tensor, output)`` the network above it,
+    which builds only when nothing but ``tensor`` leads on to ``output`` (no
+    skip connection crosses the cut); ``rest`` is None when ``tensor`` is
+    ``output`` itself. Stops at the input layer.
+    """
+    for index in range(last, -1, -1):
+        if isinstance(layers[index], keras.layers.InputLayer):
+            return
+        try:
+            tensor = layers[index].output
+        except (AttributeError, ValueError):  # a shared layer: several outputs
+            continue
+        if not isinstance(tensor, keras.KerasTensor):
+            continue
+        if tensor is output:
+            yield index, tensor, None
+            continue
+        try:
+            rest = keras.Model(tensor, output)
+        except ValueError:  # not a clean cut: a skip connection crosses it
+            continue
+        yield index, tensor, rest
+
+
 class CachePlan:
     """A split of ``model`` into a static ``prefix`` and a trainable ``rest``."""
 
@@ -106,18 +134,9 @@ def plan_cache(model, mode):
             break
         last_static = index
     has_weights = any(layer.weights for layer in layers[: last_static + 1])
-    for index in range(last_static, -1, -1):
-        if not has_weights or isinstance(layers[index], keras.layers.InputLayer):
-            break
-        try:
-            tensor = layers[index].output
-        except (AttributeError, ValueError):  # a shared layer: several outputs
-            continue
-        if not isinstance(tensor, keras.KerasTensor):
-            continue
-        try:
-            rest = keras.Model(tensor, model.outputs)
-        except ValueError:  # not a clean cut: a skip connection crosses it
+    cuts = _clean_cuts(layers, last_static, model.outputs[0]) if has_weights else ()
+    for index, tensor, rest in cuts:
+        if rest is None:  # the whole network is static: nothing to train
             continue
         # one input tensor, not a list of one: calling a model built on a
         # list with an array warns about the input structure
@@ -261,25 +280,10 @@ def _find_shareable_cut(base, groups, n_frozen):
         if not static(layer):
             break
         last = index
-    output = base.outputs[0]
-    for index in range(last, -1, -1):
-        if isinstance(layers[index], keras.layers.InputLayer):
-            break
+    for index, tensor, upper in _clean_cuts(layers, last, base.outputs[0]):
         if not any(layer.weights for layer in layers[: index + 1]):
-            break
-        try:
-            tensor = layers[index].output
-        except (AttributeError, ValueError):  # a shared layer: several outputs
-            continue
-        if not isinstance(tensor, keras.KerasTensor):
-            continue
-        if tensor is output:
-            return index, tensor, None
-        try:
-            upper = keras.Model(tensor, output)
-        except ValueError:  # not a clean cut
-            continue
-        if any(_is_random(leaf) for leaf in _leaves(upper)):
+            return None  # shallower cuts hold no weights either
+        if upper is not None and any(_is_random(leaf) for leaf in _leaves(upper)):
             return None  # keep random layers' seeds as in a full copy
         return index, tensor, upper
     return None
