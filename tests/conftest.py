@@ -9,6 +9,9 @@ TransferClassifier tests reuse: fit it once, never mutate it in a test.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +116,33 @@ def pretrained_model_file(pretrained_source, tmp_path_factory):
     path = tmp_path_factory.mktemp("pretrained_model") / "source_model.keras"
     pretrained_source.model_.save(path)
     return str(path)
+
+
+@pytest.fixture
+def run_example(tmp_path):
+    """Run ``examples/<name>`` in small mode as its own process, as a user would.
+
+    Returns a function ``run(name, *, cwd=None, out=None, timeout=300)``
+    giving the ``subprocess.CompletedProcess``; figures go to ``out``
+    (default ``tmp_path``) through ``SKTRANSFER_EXAMPLE_OUT``.
+    """
+    examples = Path(__file__).resolve().parents[1] / "examples"
+
+    def run(name, *, cwd=None, out=None, timeout=300):
+        env = {
+            **os.environ,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "SKTRANSFER_EXAMPLE_SMALL": "1",
+            "SKTRANSFER_EXAMPLE_OUT": str(out or tmp_path),
+            "MPLBACKEND": "Agg",
+        }
+        return subprocess.run(
+            [sys.executable, str(examples / name)],
+            cwd=cwd or tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run

@@ -428,22 +428,9 @@ def test_demo_figure_is_skipped_without_matplotlib(monkeypatch, tmp_path):
     assert not (tmp_path / "f.png").exists()
 
 
-def test_quickstart_example_runs_small(tmp_path):
+def test_quickstart_example_runs_small(tmp_path, run_example):
     pytest.importorskip("matplotlib")
-    env = {
-        **os.environ,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "SKTRANSFER_EXAMPLE_SMALL": "1",
-        "SKTRANSFER_EXAMPLE_OUT": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "plot_quickstart.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_example("plot_quickstart.py")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "chosen freeze=" in result.stdout
     assert (tmp_path / "quickstart.png").stat().st_size > 10_000

@@ -27,8 +27,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import joblib
@@ -269,23 +267,10 @@ def test_loky_grid_search_with_strategy_equals_sequential(
 
 
 # ------------------------------------------------------------------- example
-def test_dask_example_runs_small(tmp_path):
+def test_dask_example_runs_small(tmp_path, run_example):
     pytest.importorskip("dask.distributed")
     pytest.importorskip("matplotlib")
-    env = {
-        **os.environ,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "SKTRANSFER_EXAMPLE_SMALL": "1",
-        "SKTRANSFER_EXAMPLE_OUT": str(tmp_path),
-    }
-    result = subprocess.run(
-        [sys.executable, str(REPO / "examples" / "plot_dask_grid_search.py")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_example("plot_dask_grid_search.py")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "same scores as the sequential search: True" in result.stdout
     assert (tmp_path / "plot_dask_grid_search.png").stat().st_size > 10_000

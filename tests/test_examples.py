@@ -8,9 +8,6 @@ directory is another, empty one: an example must write only where it is told.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,28 +32,13 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_example_runs_and_writes_its_figure(name, tmp_path):
-    script = EXAMPLES_DIR / name
-    if not script.exists():
+def test_example_runs_and_writes_its_figure(name, tmp_path, run_example):
+    if not (EXAMPLES_DIR / name).exists():
         pytest.skip(f"{name} is not in this checkout")
     out = tmp_path / "out"
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    env = dict(
-        os.environ,
-        SKTRANSFER_EXAMPLE_SMALL="1",
-        SKTRANSFER_EXAMPLE_OUT=str(out),
-        TF_CPP_MIN_LOG_LEVEL="3",
-        MPLBACKEND="Agg",
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-    )
+    result = run_example(name, cwd=cwd, out=out, timeout=TIMEOUT_S)
     assert result.returncode == 0, (
         f"{name} exited with {result.returncode}\n--- stdout (tail) ---\n"
         f"{result.stdout[-3000:]}\n--- stderr (tail) ---\n{result.stderr[-3000:]}"
