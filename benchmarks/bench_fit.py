@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
 
 from sktransfer import PretrainedClassifier  # noqa: E402
-from sktransfer._pretrained import build_default_network  # noqa: E402
+from sktransfer._network import build_default_network  # noqa: E402
 
 HIDDEN = (128, 64)
 

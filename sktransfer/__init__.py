@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 _WHERE = {
     "PretrainedClassifier": "._pretrained",
     "TransferClassifier": "._transfer",
-    "load": "._io",
+    "load": "._load",
 }
 
 

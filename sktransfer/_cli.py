@@ -316,7 +316,8 @@ def _pretrain(args):
 
 def _load_source(path):
     """The source network of ``transfer`` and, if it has them, its columns."""
-    from ._io import load, load_keras_model
+    from ._files import load_keras_model
+    from ._load import load
 
     _check_input_file(path, "source model")
     try:
@@ -331,7 +332,7 @@ def _load_source(path):
 def _freeze_depths(model, input_shape, freezes):
     """Layers frozen by each freeze spec: (n_frozen per spec, n_layers)."""
     from ._freeze import freezable_groups, n_frozen_from_spec
-    from ._transfer import cut_network
+    from ._network import cut_network
 
     expected = tuple(model.inputs[0].shape[1:]) if model.inputs else None
     if expected is not None and expected != tuple(input_shape):
@@ -478,7 +479,7 @@ def _spec_list(freezes):
 
 
 def _predict(args):
-    from ._io import load
+    from ._load import load
 
     to_stdout = args.out == "-"
     if not to_stdout:

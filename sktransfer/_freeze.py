@@ -12,6 +12,8 @@ import numbers
 
 import keras
 
+from ._graph import containers_and_leaves, leaves
+
 __all__ = ["FreezeGroup", "freezable_groups", "n_frozen_from_spec", "apply_freeze"]
 
 _NORMALIZATION = (
@@ -34,25 +36,6 @@ class FreezeGroup:
         return self.layer.name
 
 
-def _flatten(model):
-    """Leaf layers of ``model`` in order, nested models expanded."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _flatten(layer)
-        else:
-            yield layer
-
-
-def _containers_and_leaves(model):
-    """``model``, its nested models and their leaf layers."""
-    yield model
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _containers_and_leaves(layer)
-        else:
-            yield layer
-
-
 def freezable_groups(base):
     """The freezable units of ``base``, from the input.
 
@@ -66,7 +49,7 @@ def freezable_groups(base):
     groups : list of FreezeGroup
     """
     groups = []
-    for layer in _flatten(base):
+    for layer in leaves(base):
         if not layer.weights:
             continue
         if isinstance(layer, _NORMALIZATION) and groups:
@@ -133,7 +116,7 @@ def apply_freeze(base, groups, n_frozen):
     # setter never reaches the sublayers. Layers frozen for the warm-up phase
     # (or frozen in the source file) then stayed frozen: with warmup_epochs
     # and freeze=0 the base never trained after the warm-up.
-    for layer in _containers_and_leaves(base):
+    for layer in containers_and_leaves(base):
         layer.trainable = True
     for group in groups[:n_frozen]:
         for layer in group.layers:

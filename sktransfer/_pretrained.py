@@ -8,62 +8,18 @@ import keras
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval
 
-from ._base import KerasClassifierBase, temporary_seed
+from ._classifier import KerasClassifierBase, RoutedScoreMixin
+from ._docs import fill_doc
+from ._network import build_default_network, check_classifier_network
+from ._runtime import temporary_seed
 from ._sources import copy_model
+from ._training import train, validation_split
 
-__all__ = ["PretrainedClassifier", "build_default_network"]
-
-
-def build_default_network(
-    input_shape, n_classes, *, hidden_layer_sizes, activation, dropout, seed
-):
-    """The default network for ``input_shape``: an MLP or a small CNN.
-
-    2-D input (a table) gets an MLP with ``hidden_layer_sizes``; image
-    arrays ``(h, w)`` or ``(h, w, c)`` get two convolution blocks followed by
-    that MLP. Every random op is seeded from ``seed``, so the build touches
-    no global RNG.
-    """
-    seeds = iter(range(seed, seed + 1000))
-
-    def init():
-        return keras.initializers.GlorotUniform(seed=next(seeds))
-
-    inputs = keras.Input(shape=tuple(input_shape))
-    x = inputs
-    if len(input_shape) in (2, 3):
-        if len(input_shape) == 2:
-            x = keras.layers.Reshape((*input_shape, 1))(x)
-        for filters in (32, 64):
-            x = keras.layers.Conv2D(
-                filters,
-                3,
-                padding="same",
-                activation=activation,
-                kernel_initializer=init(),
-            )(x)
-            if min(x.shape[1], x.shape[2]) >= 4:
-                x = keras.layers.MaxPooling2D(2)(x)
-        x = keras.layers.Flatten()(x)
-    elif len(input_shape) != 1:
-        raise ValueError(
-            f"The default network handles tables (n, features) and images "
-            f"(n, h, w) or (n, h, w, c); got samples of shape {tuple(input_shape)}."
-            " Pass your own network with model=."
-        )
-    for units in hidden_layer_sizes:
-        x = keras.layers.Dense(units, activation=activation, kernel_initializer=init())(
-            x
-        )
-        if dropout:
-            x = keras.layers.Dropout(dropout, seed=next(seeds))(x)
-    outputs = keras.layers.Dense(
-        n_classes, activation="softmax", kernel_initializer=init()
-    )(x)
-    return keras.Model(inputs, outputs)
+__all__ = ["PretrainedClassifier"]
 
 
-class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
+@fill_doc
+class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase):
     """A Keras network trained from scratch, as a scikit-learn classifier.
 
     The first half of transfer learning: pretrain on the large source task,
@@ -96,30 +52,12 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
         Learning rate given to the optimizer.
     epochs : int, default=200
         Maximum number of passes over the training data.
-    batch_size : int, default=32
-        Minibatch size (capped at the number of training samples).
-    early_stopping : bool, default=True
-        Hold out ``validation_split`` of the data (stratified), stop when its
-        loss has not improved for ``patience`` epochs and restore the best
-        weights. Skipped when the held-out part would have fewer than 20
-        samples.
-    validation_split : float, default=0.1
-        Fraction held out for early stopping.
-    patience : int, default=10
-        Epochs without improvement before stopping.
-    callbacks : list, dict or keras.callbacks.Callback, default=None
-        Extra Keras callbacks; ``callbacks__*`` parameters are routed.
-    class_weight : dict or "balanced", default=None
-        Weights per class, multiplied into ``sample_weight``.
+    {training_parameters}
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation
         split. Process-wide state (global RNGs, TensorFlow determinism) is
         left as it was.
-    verbose : int, default=0
-        Keras' verbosity during fit.
-    distribution_strategy : tf.distribute.Strategy, default=None
-        Build and train the network under this strategy's scope, e.g.
-        ``tf.distribute.MirroredStrategy()`` across the GPUs of one machine.
+    {runtime_parameters}
     **kwargs : dict
         Routed parameters: ``optimizer__*``, ``callbacks__*``, ``model__*``,
         ``compile__*``, ``fit__*``, ``score__*``.
@@ -128,16 +66,7 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
     ----------
     model_ : keras.Model
         The trained network.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_classes_ : int
-        Number of classes.
-    n_features_in_ : int
-        Number of features (for images: the height) seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names, when X was a DataFrame with string column names.
-    input_shape_ : tuple of int
-        Shape of one sample seen in fit.
+    {fitted_attributes}
     history_ : dict
         Keras training history (``loss``, and ``val_loss`` with early stopping).
 
@@ -246,45 +175,26 @@ class PretrainedClassifier(ClassifierMixin, KerasClassifierBase):
             # private copy (cheap next to a fit), seeded like the build.
             with temporary_seed(seed):
                 model = copy_model(model)
-        self._check_network(model)
+        check_classifier_network(model, self.input_shape_, self.n_classes_)
         return model
-
-    def _check_network(self, model):
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ValueError(
-                f"model has {len(model.inputs)} inputs and {len(model.outputs)} "
-                "outputs; PretrainedClassifier needs exactly one of each."
-            )
-        expected = tuple(model.inputs[0].shape[1:])
-        if len(expected) != len(self.input_shape_) or any(
-            e is not None and e != g for e, g in zip(expected, self.input_shape_)
-        ):
-            raise ValueError(
-                f"X has samples of shape {self.input_shape_}, but the model "
-                f"expects {expected}. Reshape X or change the model's Input."
-            )
-        units = model.outputs[0].shape[-1]
-        if units != self.n_classes_ and not (units == 1 and self.n_classes_ == 2):
-            raise ValueError(
-                f"model's output has {units} units, but y has {self.n_classes_} "
-                "classes. End the model with Dense(n_classes, "
-                "activation='softmax'), or leave model=None."
-            )
 
     def _fit_model(self, X, y, sample_weight, seed):
         model = self._build(seed)
-        split = self._validation_split(y, seed)
-        self.history_ = self._train(
+        split = validation_split(
+            y,
+            early_stopping=self.early_stopping,
+            fraction=self.validation_split,
+            seed=seed,
+        )
+        self.history_ = train(
             model,
             X,
             y,
             sample_weight,
+            self._train_spec(),
             seed=seed,
             epochs=self.epochs,
             learning_rate=self.learning_rate,
             split=split,
         )
         self.model_ = model
-
-    # ClassifierMixin's score comes first in the MRO: use the routed one
-    score = KerasClassifierBase.score

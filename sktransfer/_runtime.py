@@ -1,6 +1,7 @@
-"""Keras/TensorFlow runtime helpers: seeding, fast inference, strategies.
+"""Seeding, fast inference and distribution strategies.
 
-Nothing here knows scikeras (that stays in ``_base.py``).
+Seeds never touch process-wide state for longer than a build: global RNGs
+are put back, and TensorFlow's op-determinism flag is never set.
 """
 
 from __future__ import annotations
@@ -10,16 +11,11 @@ import random
 
 import numpy as np
 
-__all__ = [
-    "PREDICT_CHUNK_ELEMENTS",
-    "StrategySpec",
-    "fresh_seed",
-    "run_inference",
-    "temporary_seed",
-]
+from ._backend import inference_function
+from ._graph import run_chunked
+from ._keras_compat import stash, stashed, swap_global_seed_generator
 
-#: input elements handed to one ``predict_on_batch`` call (~64 MiB float32)
-PREDICT_CHUNK_ELEMENTS = 2**24
+__all__ = ["StrategySpec", "fresh_seed", "run_inference", "temporary_seed"]
 
 
 @contextlib.contextmanager
@@ -30,25 +26,16 @@ def temporary_seed(seed):
     from Python's ``random`` and from a global ``SeedGenerator``. For models
     we do not build ourselves (a user's factory, a cloned architecture) we
     seed those for the duration of the build only: Python's and NumPy's
-    global RNG states and Keras' global generator are put back afterwards,
-    and TensorFlow's op-determinism flag is never touched.
+    global RNG states and Keras' global generator are put back afterwards.
     """
-    from keras.src.backend.common import global_state
-    from keras.src.random import seed_generator
-
     py_state = random.getstate()
     np_state = np.random.get_state()  # noqa: NPY002 - saved to be restored
-    attr = seed_generator.GLOBAL_SEED_GENERATOR
-    old_generator = global_state.get_global_attribute(attr)
     try:
         random.seed(seed)
         np.random.seed(seed % 2**32)  # noqa: NPY002 - restored below
-        global_state.set_global_attribute(
-            attr, seed_generator.SeedGenerator(seed % 2**31)
-        )
-        yield
+        with swap_global_seed_generator(seed):
+            yield
     finally:
-        global_state.set_global_attribute(attr, old_generator)
         random.setstate(py_state)
         np.random.set_state(np_state)  # noqa: NPY002 - the restore
 
@@ -64,47 +51,20 @@ def fresh_seed(random_state):
     return int(random_state) % 2**31
 
 
-def _inference_function(model):
-    """A cached inference-mode function of ``model`` (numpy in, numpy out)."""
-    function = model.__dict__.get("_sktransfer_inference")
-    if function is None:
-        import tensorflow as tf
-
-        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
-
-        def infer(x):
-            return model(x, training=False)
-
-        # autograph off: a plain forward pass has no Python control flow
-        concrete = tf.function(
-            infer, input_signature=[spec], autograph=False
-        ).get_concrete_function()
-
-        def function(X):
-            return concrete(tf.constant(X)).numpy()
-
-        # object.__setattr__: bypass Keras' attribute tracking
-        object.__setattr__(model, "_sktransfer_inference", function)
-    return function
-
-
 def run_inference(model, X):
     """``model``'s inference-mode output for X, in chunks, numpy in and out.
 
     ``Model.predict`` costs tens of milliseconds per call whatever the batch
-    size and ``predict_on_batch`` most of a millisecond; a concrete function
-    traced once per network costs a fraction of that. It is kept on the
-    Keras model, not the estimator, so predicting leaves the estimator's
+    size and ``predict_on_batch`` most of a millisecond; a function compiled
+    once per network costs a fraction of that. It is kept on the Keras
+    model, not the estimator, so predicting leaves the estimator's
     ``__dict__`` unchanged.
     """
-    function = _inference_function(model)
-    per_row = max(1, int(np.prod(X.shape[1:])))
-    chunk = max(1, PREDICT_CHUNK_ELEMENTS // per_row)
-    if len(X) <= chunk:
-        return function(X)
-    return np.concatenate(
-        [function(X[start : start + chunk]) for start in range(0, len(X), chunk)]
-    )
+    function = stashed(model, "inference")
+    if function is None:
+        function = inference_function(model)
+        stash(model, "inference", function)
+    return run_chunked(function, X)
 
 
 class StrategySpec:

@@ -7,19 +7,26 @@ never modified, and no two fits (or cross-validation folds) share weights.
 from __future__ import annotations
 
 import collections
-import hashlib
+import copy
 import os
 import tempfile
 import threading
 import weakref
-import zipfile
 
 import keras
-import numpy as np
 
-from ._io import load_keras_model
+from ._files import load_keras_model
+from ._graph import containers_and_leaves, weights_digest
+from ._keras_compat import MIXING_STRATEGIES, read_weights, safe_mode_off
+from ._network import defined_tensors
 
-__all__ = ["copy_model", "frozen_source", "resolve_pretrained"]
+__all__ = [
+    "FrozenSource",
+    "SourceSnapshot",
+    "copy_model",
+    "frozen_source",
+    "resolve_pretrained",
+]
 
 #: files parsed once per process: (path, mtime, size, options) -> model, or
 #: None for a file seen once
@@ -29,23 +36,6 @@ _LOADED_LOCK = threading.Lock()
 _LOADED_MAX = 2
 
 
-def _read_weights(model):
-    """``model.get_weights()``, also under another strategy's scope.
-
-    Variables created under one ``tf.distribute`` strategy (a source trained
-    with ``distribution_strategy=A``) cannot be read inside another's scope
-    (fitting with ``distribution_strategy=B``): Keras raises "Mixing different
-    tf.distribute.Strategy objects". A mirrored variable's first component is
-    a plain variable holding the same value, readable anywhere.
-    """
-    try:
-        return model.get_weights()
-    except RuntimeError:
-        return [
-            getattr(v.value, "values", (v.value,))[0].numpy() for v in model.weights
-        ]
-
-
 def copy_model(model):
     """Return an independent copy of ``model`` with the same weights.
 
@@ -53,26 +43,24 @@ def copy_model(model):
     cannot clone (subclassed models) go through an in-memory ``.keras`` round
     trip. The original is only read.
     """
-    from keras.src.saving.serialization_lib import SafeModeScope
-
     # ``model`` is already in memory: any Python code it holds (a Lambda
     # layer) is the caller's own, already loaded, so copying it executes
     # nothing new. Keras 3.15's ``clone_model`` fails closed on Lambda layers
     # outside a SafeModeScope ("Requested the deserialization of a `Lambda`
     # layer"), so open one for this copy only (Keras keeps it thread-local
     # and restores it on exit). Files are still loaded with safe_mode on.
-    with SafeModeScope(safe_mode=False):
+    with safe_mode_off():
         try:
             try:
                 clone = keras.models.clone_model(model)
             except RuntimeError as exc:
-                if "Mixing different tf.distribute" not in str(exc):
+                if MIXING_STRATEGIES not in str(exc):
                     raise
                 # compiled under another strategy: clone_model reads the
                 # optimizer's variables for the compile config. A fit compiles
                 # anew, so the architecture alone is enough.
                 clone = type(model).from_config(model.get_config())
-            clone.set_weights(_read_weights(model))
+            clone.set_weights(read_weights(model))
             return clone
         except Exception:  # subclassed or otherwise unclonable: serialise
             # a temporary file, not io.BytesIO: keras.saving.save_model
@@ -209,48 +197,58 @@ def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
     )
 
 
-def is_keras_archive(path):
-    """Whether ``path`` is a zip archive as written by ``Model.save``."""
-    return zipfile.is_zipfile(path)
-
-
 # ----------------------------------------------------------- frozen sources
-# Fits with ``memory`` may share the frozen, static first layers of the
-# network (see ``TransferClassifier._build_shared``). Those layers come from
-# a *frozen source*: one more private copy of the source per process, whose
-# every layer is made non-trainable once, when it is created, and never set
-# trainable again. Nothing hands it out: fits build their own networks on
-# top of its layers, and copy (``clone_model``) whatever they may train. It
-# is checked before every reuse (all layers still frozen, weights unchanged)
-# and replaced when anything touched it.
+# Fits with ``memory`` train only the part of the network above a frozen,
+# static prefix, on the prefix's cached features. The prefix runs on a
+# *frozen source*: one private copy of the source per process, every layer
+# of it made non-trainable once, when it is created, and never set trainable
+# again. It is internal: no fitted estimator holds it or any of its layers.
+# A fit keeps a ``SourceSnapshot`` instead (read-only NumPy weights and the
+# architecture), from which its whole network is built when something needs
+# it; the frozen source itself only computes features. It is checked before
+# every reuse (all layers still frozen, weights unchanged) and replaced when
+# anything touched it.
 
-#: source identity -> _FrozenSource (or None: this source cannot be shared)
+#: source identity -> FrozenSource (its model None: cannot be cut)
 _FROZEN = collections.OrderedDict()
 _FROZEN_LOCK = threading.Lock()
 #: how many frozen sources a process keeps
 _FROZEN_MAX = 2
 
 
-def weights_digest(model):
-    """A fast digest of ``model``'s weights (values, shapes and dtypes)."""
-    digest = hashlib.sha1(usedforsecurity=False)
-    for weight in model.get_weights():
-        digest.update(f"{weight.dtype.str}{weight.shape}".encode())
-        digest.update(np.ascontiguousarray(weight).data)
-    return digest.hexdigest()
+class SourceSnapshot:
+    """An immutable record of a source network: architecture and weights.
+
+    Fitted estimators keep a reference to it (it holds no Keras object) and
+    build their own network from it with :meth:`build`.
+    """
+
+    def __init__(self, model, custom_objects=None):
+        self.config = keras.saving.serialize_keras_object(model)
+        self.weights = [w.copy() for w in read_weights(model)]
+        for weight in self.weights:
+            weight.setflags(write=False)
+        self.custom_objects = dict(custom_objects or {})
+        self.digest = weights_digest(self.weights)
+
+    def build(self):
+        """A new private network with the snapshot's architecture and weights."""
+        with safe_mode_off():
+            # a deep copy: deserializing pops entries from the dict it reads
+            model = keras.saving.deserialize_keras_object(
+                copy.deepcopy(self.config), custom_objects=self.custom_objects
+            )
+        model.set_weights(self.weights)
+        return model
 
 
-def _containers_and_leaves(layer):
-    yield layer
-    for inner in getattr(layer, "layers", None) or ():
-        yield from _containers_and_leaves(inner)
+class FrozenSource:
+    """The process's frozen copy of one source, and its snapshot."""
 
-
-class _FrozenSource:
-    def __init__(self, model, source):
+    def __init__(self, model, source, custom_objects):
         self.model = model
         self.source = None if source is None else weakref.ref(source)
-        self.digest = None if model is None else weights_digest(model)
+        self.snapshot = None if model is None else SourceSnapshot(model, custom_objects)
 
     def matches(self, source):
         """Same source object (for in-memory sources) and left untouched."""
@@ -259,8 +257,8 @@ class _FrozenSource:
         if self.model is None:
             return True
         return all(
-            not layer.trainable for layer in _containers_and_leaves(self.model)
-        ) and (weights_digest(self.model) == self.digest)
+            not layer.trainable for layer in containers_and_leaves(self.model)
+        ) and (weights_digest(self.model.get_weights()) == self.snapshot.digest)
 
 
 def _source_identity(pretrained, allow_unsafe, custom_objects):
@@ -277,18 +275,18 @@ def _source_identity(pretrained, allow_unsafe, custom_objects):
     if not isinstance(pretrained, keras.Model) and hasattr(pretrained, "fit"):
         pretrained = getattr(pretrained, "model_", None)
     if isinstance(pretrained, keras.Model):
-        return ("model", id(pretrained), weights_digest(pretrained)), pretrained
+        digest = weights_digest(pretrained.get_weights())
+        return ("model", id(pretrained), digest), pretrained
     return None, None
 
 
 def frozen_source(pretrained, *, allow_unsafe=False, custom_objects=None):
-    """The process's frozen private copy of ``pretrained``, or None.
+    """The process's :class:`FrozenSource` of ``pretrained``, or None.
 
-    Every layer of the returned network is non-trainable and must stay so:
-    callers may build new networks on its layers (sharing them) but never
-    set anything in it trainable, train it or hand it out. None when the
-    source has no stable identity (a callable) or its network cannot be cut
-    (no known input, e.g. a subclassed model).
+    Every layer of its ``model`` is non-trainable and must stay so: callers
+    may run it and read it, never set anything in it trainable, train it or
+    hand it out. None when the source has no stable identity (a callable) or
+    its network cannot be cut (no known input, e.g. a subclassed model).
     """
     key, source = _source_identity(pretrained, allow_unsafe, custom_objects)
     if key is None:
@@ -297,22 +295,21 @@ def frozen_source(pretrained, *, allow_unsafe=False, custom_objects=None):
         entry = _FROZEN.get(key)
         if entry is not None:
             _FROZEN.move_to_end(key)
-    if entry is not None and entry.matches(source):
-        return entry.model
-    model = resolve_pretrained(
-        pretrained, allow_unsafe=allow_unsafe, custom_objects=custom_objects
-    )
-    if not model.inputs:
-        model = None  # cannot be cut: fits copy it whole
-    else:
-        # set every layer explicitly: assigning a value a layer already
-        # holds is skipped by TensorFlow's tracking and would not recurse
-        for layer in _containers_and_leaves(model):
-            layer.trainable = False
-    entry = _FrozenSource(model, source)
-    with _FROZEN_LOCK:
-        _FROZEN[key] = entry
-        _FROZEN.move_to_end(key)
-        while len(_FROZEN) > _FROZEN_MAX:
-            _FROZEN.popitem(last=False)
-    return model
+    if entry is None or not entry.matches(source):
+        model = resolve_pretrained(
+            pretrained, allow_unsafe=allow_unsafe, custom_objects=custom_objects
+        )
+        if not defined_tensors(model, "inputs"):
+            model = None  # no known input: fits copy it whole
+        else:
+            # set every layer explicitly: assigning a value a layer already
+            # holds is skipped by TensorFlow's tracking and would not recurse
+            for layer in containers_and_leaves(model):
+                layer.trainable = False
+        entry = FrozenSource(model, source, custom_objects)
+        with _FROZEN_LOCK:
+            _FROZEN[key] = entry
+            _FROZEN.move_to_end(key)
+            while len(_FROZEN) > _FROZEN_MAX:
+                _FROZEN.popitem(last=False)
+    return entry if entry.model is not None else None

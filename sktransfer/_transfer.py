@@ -4,126 +4,32 @@ from __future__ import annotations
 
 import numbers
 
-import keras
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
-from ._base import KerasClassifierBase, temporary_seed
-from ._cache import (
-    apply_freeze_sharing,
-    detach_shared,
-    graft_on_shared,
-    plan_cache,
-    prefix_features,
-    run_once,
-    shareable_cut,
+from ._cache import prefix_features
+from ._classifier import KerasClassifierBase, RoutedScoreMixin
+from ._detached import (
+    DetachedNetwork,
+    build_trainable_part,
+    freeze_part,
+    plan_detached,
 )
-from ._freeze import freezable_groups, n_frozen_from_spec
+from ._docs import fill_doc
+from ._freeze import apply_freeze, freezable_groups, n_frozen_from_spec
+from ._graph import run_eagerly
+from ._network import add_head, cut_network, split_at
+from ._recipe import Phases, run_phases
+from ._runtime import temporary_seed
 from ._sources import frozen_source, resolve_pretrained
+from ._training import validation_split
+from ._validation import check_network_input
 
 __all__ = ["TransferClassifier"]
 
-_HEAD_LAYERS = (keras.layers.Dense, keras.layers.EinsumDense)
 
-
-def _has_weights(layer):
-    return bool(layer.weights)
-
-
-def cut_network(model, cut, input_shape):
-    """The base of ``model`` below ``cut`` (see ``TransferClassifier``)."""
-    if len(model.inputs or []) > 1 or len(getattr(model, "outputs", None) or []) > 1:
-        raise ValueError(
-            f"The pretrained network has {len(model.inputs)} inputs and "
-            f"{len(model.outputs)} outputs; TransferClassifier needs one of each. "
-            "Build a single-input, single-output sub-model first, e.g. "
-            "keras.Model(model.inputs[0], model.get_layer(name).output)."
-        )
-    if not model.inputs:
-        if cut is not None:
-            raise ValueError(
-                f"The pretrained network ({type(model).__name__}) is not a "
-                "functional or Sequential model with a known input, so it cannot "
-                "be cut; pass cut=None to use it whole as the base."
-            )
-        model.build((None, *input_shape))
-        return model
-    if cut is None:
-        return model
-    layers = model.layers
-    if isinstance(cut, str) and cut == "auto":
-        weighted = [i for i, layer in enumerate(layers) if _has_weights(layer)]
-        if not weighted or not isinstance(layers[weighted[-1]], _HEAD_LAYERS):
-            return model  # headless already (e.g. include_top=False)
-        position = weighted[-1]
-        if position == 0 or isinstance(layers[position - 1], keras.layers.InputLayer):
-            raise ValueError(
-                "cut='auto' would remove the only weighted layer of the "
-                "pretrained network, leaving nothing to transfer; pass cut=None."
-            )
-        output = layers[position].input
-    elif isinstance(cut, str):
-        names = [layer.name for layer in layers]
-        if cut not in names:
-            raise ValueError(
-                f"cut={cut!r} is not a layer of the pretrained network. Its "
-                f"top-level layers are {names}; pass one of these names, an int "
-                "position, 'auto' or None."
-            )
-        output = model.get_layer(cut).output
-    else:
-        if isinstance(cut, bool):  # an Integral to Python, but surely a typo
-            raise ValueError(
-                f"cut={cut!r} is not a valid cut: use 'auto', None, a layer "
-                "name or an int position (keep model.layers[:cut])."
-            )
-        n = len(layers)
-        first = 1 if isinstance(layers[0], keras.layers.InputLayer) else 0
-        position = int(cut)
-        index = position if position >= 0 else n + position
-        if not first < index <= n:
-            raise ValueError(
-                f"cut={cut} is out of range: the pretrained network has {n} "
-                f"top-level layers, so cut must be in {first + 1}..{n} or "
-                f"-{n - first - 1}..-1 (keep layers[:cut])."
-            )
-        output = layers[index - 1].output
-    return keras.Model(model.inputs, output, name=f"{model.name}_base")
-
-
-def _check_input_shape(model, input_shape):
-    expected = tuple(model.inputs[0].shape[1:])
-    if len(expected) != len(input_shape) or any(
-        e is not None and e != g for e, g in zip(expected, input_shape)
-    ):
-        raise ValueError(
-            f"X has samples of shape {tuple(input_shape)}, but the pretrained "
-            f"network expects {expected}. Reshape or resize X to the pretrained "
-            "input (e.g. X.reshape(len(X), *shape))."
-        )
-
-
-def _split_at(model, cut):
-    """``(prefix, rest)`` sub-models of ``model`` at layer ``cut``, built once.
-
-    Building ``rest`` from an intermediate tensor adds nodes to every layer
-    it spans, so per predict call it would grow the network: the pair is
-    kept on the Keras model (not on the estimator, whose ``__dict__``
-    predict must leave unchanged).
-    """
-    kept = model.__dict__.get("_sktransfer_split")
-    if kept is None or kept[0] != cut:
-        tensor = model.get_layer(cut).output
-        kept = (
-            cut,
-            keras.Model(model.inputs[0], tensor),
-            keras.Model(tensor, model.outputs[0]),
-        )
-        object.__setattr__(model, "_sktransfer_split", kept)
-    return kept[1], kept[2]
-
-
-class TransferClassifier(ClassifierMixin, KerasClassifierBase):
+@fill_doc
+class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase):
     """Transfer a pretrained Keras network to a new classification task.
 
     The recipe of the Keras transfer-learning guide as one scikit-learn
@@ -172,19 +78,7 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         Learning rate (of the warm-up phase, when there is one).
     epochs : int, default=200
         Maximum epochs of the main (fine-tuning) phase.
-    batch_size : int, default=32
-        Minibatch size (capped at the number of training samples).
-    early_stopping : bool, default=True
-        Stop on a stratified ``validation_split`` hold-out and restore the
-        best weights; skipped when it would hold fewer than 20 samples.
-    validation_split : float, default=0.1
-        Fraction held out for early stopping.
-    patience : int, default=10
-        Epochs without improvement before stopping.
-    callbacks : list, dict or keras.callbacks.Callback, default=None
-        Extra Keras callbacks; ``callbacks__*`` parameters are routed.
-    class_weight : dict or "balanced", default=None
-        Weights per class, multiplied into ``sample_weight``.
+    {training_parameters}
     cache_features : "auto", bool, default="auto"
         When the frozen first part of the network is a clean cut (one tensor
         leads on from it) without training-time randomness (Dropout, noise,
@@ -196,12 +90,11 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         Keep the frozen part's features on disk (as ``Pipeline(memory=...)``
         does), keyed by its weights and architecture and by the input rows,
         so grid-search candidates and folds sharing a frozen base reuse them,
-        across processes too. Held-out batches of 64 rows or more are then
-        scored through the cached features as well. Fits in one process
-        also share the frozen layers themselves (read-only: never made
-        trainable) instead of each copying the whole source; every layer a
-        fit trains is its own. To train a fitted ``model_`` further with
-        Keras, copy it first (``keras.models.clone_model``).
+        across processes too, and held-out rows are scored through the
+        cached features as well. A fit then trains only the layers above
+        the frozen part and builds the whole network (``model_``) when it is
+        first asked for, so a candidate that is only scored never copies
+        the source. Fitted estimators never share Keras layers.
     allow_unsafe : bool, default=False
         Load a ``pretrained`` file with Keras ``safe_mode`` off. Only for
         files you trust: code stored in them (a ``Lambda`` layer) runs.
@@ -210,11 +103,7 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
     random_state : int, RandomState instance or None, default=None
         Seeds the head's initialisation, dropout, shuffling and the
         validation split, without changing process-wide state.
-    verbose : int, default=0
-        Keras' verbosity during fit.
-    distribution_strategy : tf.distribute.Strategy, default=None
-        Build and train the network under this strategy's scope, e.g.
-        ``tf.distribute.MirroredStrategy()`` across the GPUs of one machine.
+    {runtime_parameters}
     **kwargs : dict
         Routed parameters: ``optimizer__*``, ``callbacks__*``, ``compile__*``,
         ``fit__*``, ``score__*``.
@@ -223,16 +112,7 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
     ----------
     model_ : keras.Model
         The whole fitted network: base and new head.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
-    n_classes_ : int
-        Number of classes.
-    n_features_in_ : int
-        Number of features (for images: the height) seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names, when X was a DataFrame with string column names.
-    input_shape_ : tuple of int
-        Shape of one sample seen in fit.
+    {fitted_attributes}
     history_ : dict
         Keras training history, warm-up epochs first.
     base_layers_ : list of str
@@ -356,16 +236,70 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
                 f"head_hidden_layer_sizes must be positive integers, got {sizes!r}."
             )
 
-    def _build(self, seed):
-        """Private network: (base, groups, full model); validates everything."""
+    # ``model_`` is built on first use after a fit on a shared frozen source
+    # (see ``_detached``); otherwise it is the network the fit trained.
+    @property
+    def model_(self):
+        model = self.__dict__.get("_model")
+        if model is not None:
+            return model
+        detached = self.__dict__.get("_detached")
+        if detached is None:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute 'model_'"
+            )
+        return detached.network()
+
+    @model_.setter
+    def model_(self, model):
+        self._model = model
+        self._detached = None
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        detached = state.get("_detached")
+        if detached is not None:  # pickle the whole network, built now
+            state["_model"] = detached.network()
+            state["_detached"] = None
+        return state
+
+    def _head_params(self, seed):
+        return dict(
+            hidden_layer_sizes=tuple(self.head_hidden_layer_sizes),
+            dropout=self.head_dropout,
+            activation=self.activation,
+            seed=seed,
+        )
+
+    def _fit_model(self, X, y, sample_weight, seed):
+        spec = self._train_spec()
+        split = validation_split(
+            y,
+            early_stopping=self.early_stopping,
+            fraction=self.validation_split,
+            seed=seed,
+        )
+        plan = None
         if (
             self.memory is not None
             and self.cache_features is not False
             and self.distribution_strategy is None
+            and not spec.callbacks  # callbacks see the whole network
         ):
-            built = self._build_shared(seed)
-            if built is not None:
-                return built
+            frozen = frozen_source(
+                self.pretrained,
+                allow_unsafe=self.allow_unsafe,
+                custom_objects=self.custom_objects,
+            )
+            if frozen is not None:
+                plan = plan_detached(frozen, self.cut, self.freeze, self.input_shape_)
+        if plan is not None:
+            self._fit_detached(plan, X, y, sample_weight, seed, spec, split)
+        else:
+            self._fit_whole(X, y, sample_weight, seed, spec, split)
+
+    def _fit_whole(self, X, y, sample_weight, seed, spec, split):
+        """Train a private copy of the whole network (cached prefix or not)."""
         with temporary_seed(seed):
             source = resolve_pretrained(
                 self.pretrained,
@@ -373,182 +307,99 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
                 custom_objects=self.custom_objects,
             )
         base = cut_network(source, self.cut, self.input_shape_)
-        _check_input_shape(base, self.input_shape_)
+        check_network_input(base, self.input_shape_, "the pretrained network")
         groups = freezable_groups(base)
         n_frozen = n_frozen_from_spec(self.freeze, groups)
-        model = self._add_head(base, seed)
-        return base, groups, n_frozen, model
-
-    def _build_shared(self, seed):
-        """``_build`` on the static layers of a frozen source, or None.
-
-        With ``memory`` the frozen part's features come from the cache, and
-        copying the source (2.5-4 s for MobileNetV3Small) was most of what a
-        grid-search candidate still paid. The network is built instead on
-        the process's frozen copy of the source (``frozen_source``): the
-        layers this fit keeps static are shared, the rest is copied. See
-        ``_cache`` ("sharing a frozen source") for why that is safe. None
-        (copy the whole source) when nothing can be shared.
-        """
-        source = frozen_source(
-            self.pretrained,
-            allow_unsafe=self.allow_unsafe,
-            custom_objects=self.custom_objects,
-        )
-        if source is None:
-            return None
-        view = cut_network(source, self.cut, self.input_shape_)
-        _check_input_shape(view, self.input_shape_)
-        groups = freezable_groups(view)
-        n_frozen = n_frozen_from_spec(self.freeze, groups)
-        split = shareable_cut(view, groups, n_frozen, source)
-        if split is None:
-            return None
-        with temporary_seed(seed):
-            base = graft_on_shared(view, split)
-        if base is None:
-            detach_shared(source)
-            return None
-        groups = freezable_groups(base)
-        model = self._add_head(base, seed)
-        detach_shared(source)
-        return base, groups, n_frozen, model
-
-    def _add_head(self, base, seed):
-        seeds = iter(range(seed + 1, seed + 1000))
-        # Name the head's layers explicitly, avoiding the base's names. Keras'
-        # automatic names come from a per-process counter: in a fresh process
-        # (a loky or Dask worker, a new session) a source loaded from a file
-        # already holds "dense", "dense_1", ... and the first automatic head
-        # layer is "dense" again, so keras.Model(...) failed with 'The name
-        # "dense" is used 2 times in the model'.
-        taken = {layer.name for layer in base.layers}
-
-        def name(stem):
-            candidate, i = stem, 1
-            while candidate in taken:
-                candidate, i = f"{stem}_{i}", i + 1
-            taken.add(candidate)
-            return candidate
-
-        x = base.outputs[0]
-        if len(x.shape) == 4:
-            x = keras.layers.GlobalAveragePooling2D(name=name("head_pool"))(x)
-        elif len(x.shape) == 3:
-            x = keras.layers.GlobalAveragePooling1D(name=name("head_pool"))(x)
-        elif len(x.shape) != 2:
-            x = keras.layers.Flatten(name=name("head_flatten"))(x)
-        for units in self.head_hidden_layer_sizes:
-            if self.head_dropout:
-                x = keras.layers.Dropout(
-                    self.head_dropout, seed=next(seeds), name=name("head_dropout")
-                )(x)
-            x = keras.layers.Dense(
-                units,
-                activation=self.activation,
-                kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
-                name=name("head_dense"),
-            )(x)
-        if self.head_dropout:
-            x = keras.layers.Dropout(
-                self.head_dropout, seed=next(seeds), name=name("head_dropout")
-            )(x)
-        outputs = keras.layers.Dense(
-            self.n_classes_,
-            activation="softmax",
-            kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
-            name=name("head_output"),
-        )(x)
-        return keras.Model(base.inputs, outputs)
-
-    def _fit_model(self, X, y, sample_weight, seed):
-        base, groups, n_frozen, model = self._build(seed)
-        if self.cache_features is True and n_frozen == 0:
-            raise ValueError(
-                "cache_features=True needs a frozen part to cache, but freeze="
-                f"{self.freeze!r} freezes nothing. Use cache_features='auto'."
-            )
-        split = self._validation_split(y, seed)
-        history = {}
-        fine_tune_lr = self.learning_rate
-        if self.warmup_epochs:
-            apply_freeze_sharing(base, groups, len(groups))
-            history = self._train_phase(
-                model,
-                X,
-                y,
-                sample_weight,
-                split,
-                seed,
-                self.warmup_epochs,
-                self.learning_rate,
-            )
-            fine_tune_lr = (
-                self.fine_tune_learning_rate
-                if self.fine_tune_learning_rate is not None
-                else self.learning_rate / 10
-            )
-        apply_freeze_sharing(base, groups, n_frozen)
-        tuned = self._train_phase(
-            model, X, y, sample_weight, split, seed + 1, self.epochs, fine_tune_lr
-        )
-        for key, values in tuned.items():
-            history.setdefault(key, []).extend(values)
-        self.history_ = history
-        # where the warm-up ends in history_ (early stopping may cut it short)
-        self.n_warmup_epochs_ = len(history.get("loss", [])) - len(
-            tuned.get("loss", [])
+        model = add_head(base, self.n_classes_, **self._head_params(seed))
+        self._run_phases(
+            model,
+            X,
+            y,
+            sample_weight,
+            seed,
+            spec,
+            split,
+            freeze=lambda k: apply_freeze(base, groups, k),
+            n_groups=len(groups),
+            n_frozen=n_frozen,
+            cache_mode=self.cache_features,
+            memory=self.memory,
         )
         self.base_layers_ = [g.name for g in groups]
         self.n_frozen_ = n_frozen
         self.model_ = model
 
-    def _train_phase(self, model, X, y, sample_weight, split, seed, epochs, lr):
-        """Train ``model``; through the frozen-prefix cache when it is valid.
-
-        The cached path trains the sub-network above the cut on the prefix's
-        features; it shares its layers with ``model``, which stays the whole
-        network. Validation rows go through the same features.
-        """
-        plan = plan_cache(model, self.cache_features)
-        self.feature_cut_ = None if plan is None else plan.layer_name
-        if plan is None:
-            return self._train(
-                model,
-                X,
-                y,
-                sample_weight,
-                seed=seed,
-                epochs=epochs,
-                learning_rate=lr,
-                split=split,
-            )
-        features = prefix_features(plan.prefix, X, self.memory)
-        return self._train(
-            plan.rest,
+    def _fit_detached(self, plan, X, y, sample_weight, seed, spec, split):
+        """Train only the part above a shared frozen prefix (``_detached``)."""
+        features = prefix_features(plan.prefix, X, self.memory, plan.signature)
+        head = self._head_params(seed)
+        with temporary_seed(seed):
+            part, group_leaves = build_trainable_part(plan, self.n_classes_, head)
+        self._run_phases(
+            part,
             features,
             y,
             sample_weight,
-            seed=seed,
-            epochs=epochs,
-            learning_rate=lr,
-            split=split,
+            seed,
+            spec,
+            split,
+            freeze=lambda k: freeze_part(part, group_leaves, k),
+            n_groups=len(plan.groups),
+            n_frozen=plan.n_frozen,
+            cache_mode="auto",
+            memory=None,
+        )
+        if self.feature_cut_ is None:
+            self.feature_cut_ = plan.layer_name
+        self.base_layers_ = [g.name for g in plan.groups]
+        self.n_frozen_ = plan.n_frozen
+        build = dict(
+            cut=self.cut,
+            input_shape=self.input_shape_,
+            n_classes=self.n_classes_,
+            head=head,
+            n_frozen=plan.n_frozen,
+        )
+        self._model = None
+        self._detached = DetachedNetwork(part, plan, build)
+
+    def _run_phases(self, model, X, y, w, seed, spec, split, **how):
+        """The recipe's phases (``_recipe``); sets the history attributes."""
+        if self.cache_features is True and how["n_frozen"] == 0:
+            raise ValueError(
+                "cache_features=True needs a frozen part to cache, but freeze="
+                f"{self.freeze!r} freezes nothing. Use cache_features='auto'."
+            )
+        phases = Phases(
+            warmup_epochs=self.warmup_epochs,
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            fine_tune_learning_rate=self.fine_tune_learning_rate,
+        )
+        self.history_, self.n_warmup_epochs_, self.feature_cut_ = run_phases(
+            model, X, y, w, spec, phases, split=split, seed=seed, **how
         )
 
     def _forward(self, X):
-        """With ``memory``, batches go through the cached prefix features.
+        """Through the cached prefix features where they serve.
 
-        A held-out fold is the same rows for every grid candidate that shares
-        the frozen base, so its features come from the cache instead of a
-        pass through the whole network.
+        After a fit on a shared frozen source, predictions go through it and
+        the trained part until the whole network is built. With ``memory``,
+        a held-out fold is the same rows for every grid candidate that
+        shares the frozen base, so its features come from the cache.
         """
+        detached = self.__dict__.get("_detached")
+        if detached is not None:
+            output = detached.forward(X, self.memory)
+            if output is not None:
+                return output
         cut = getattr(self, "feature_cut_", None)
         if self.memory is None or cut is None or len(X) < 64:
             return super()._forward(X)
-        prefix, rest = _split_at(self.model_, cut)
+        prefix, rest = split_at(self.model_, cut)
         # eagerly: the prefix runs once per new set of rows, and tracing the
-        # sub-models costs more than it saves (see ``run_once``)
-        return run_once(rest, prefix_features(prefix, X, self.memory))
+        # sub-models costs more than it saves
+        return run_eagerly(rest, prefix_features(prefix, X, self.memory))
 
     def _get_fitted_state(self):
         state = super()._get_fitted_state()
@@ -564,6 +415,3 @@ class TransferClassifier(ClassifierMixin, KerasClassifierBase):
         self.n_frozen_ = int(state["n_frozen_"])
         self.n_warmup_epochs_ = int(state.get("n_warmup_epochs_", 0))
         self.feature_cut_ = state.get("feature_cut_")
-
-    # ClassifierMixin's score comes first in the MRO: use the routed one
-    score = KerasClassifierBase.score

@@ -147,7 +147,13 @@ def test_cnn_with_batchnorm_cached_and_uncached_predict_the_same(cnn_bn, images)
     names = [layer.name for layer in cached.model_.layers]
     assert names.index("bn_1") <= names.index(cached.feature_cut_)
     assert names.index(cached.feature_cut_) < names.index("conv_2")
-    assert_allclose(cached.predict_proba(X), plain.predict_proba(X), atol=ATOL)
+    # A trained convolution above the cut: the cached features come from an
+    # eager pass, the uncached ones from the traced training step, and their
+    # float32 rounding differs by ~1e-7; 200 epochs of training amplify that
+    # to ~1e-4 in the probabilities (seen on AVX2 CPUs). The labels agree.
+    cached_proba, plain_proba = cached.predict_proba(X), plain.predict_proba(X)
+    assert_allclose(cached_proba, plain_proba, atol=1e-3)
+    assert (cached_proba.argmax(1) == plain_proba.argmax(1)).mean() >= 0.99
     # a frozen BatchNormalization keeps its pretrained statistics
     for name in ("bn_1",):
         for old, new in zip(
@@ -303,24 +309,27 @@ def test_memory_builds_the_same_network(pretrained_source, target, tmp_path, fre
     assert_allclose(shared.predict_proba(X), private.predict_proba(X), atol=ATOL)
 
 
-def test_fits_with_memory_share_no_trainable_layer(pretrained_source, target, tmp_path):
+def _keras_objects(estimator):
+    """Ids of every layer (nested ones too) and variable of a fitted model_."""
+    model = estimator.model_
+    layers = [model, *model._flatten_layers(include_self=False, recursive=True)]
+    return {id(x) for x in layers} | {id(v) for v in model.weights}
+
+
+def test_fits_with_memory_share_no_keras_object(pretrained_source, target, tmp_path):
     X, y = target
     location = str(tmp_path / "cache")
     source_weights = weights_of(pretrained_source.model_)
     source_flags = [layer.trainable for layer in pretrained_source.model_.layers]
     a = make(pretrained_source, freeze=1, memory=location).fit(X, y)
     b = make(pretrained_source, freeze=1, memory=location, learning_rate=0.01).fit(X, y)
-    a_trainable = {id(v) for v in a.model_.trainable_weights}
-    b_trainable = {id(v) for v in b.model_.trainable_weights}
-    assert a_trainable and b_trainable
-    assert not a_trainable & b_trainable
-    a_layers = {id(layer) for layer in a.model_.layers}
-    shared = [layer for layer in b.model_.layers if id(layer) in a_layers]
-    # the frozen first layer is shared (what saves copying the source per
-    # fit), and shared layers are frozen, without trainable weights
-    assert any(layer.weights for layer in shared)
-    for layer in shared:
-        assert not layer.trainable and not layer.trainable_weights
+    # the fits ran through the cache and trained only the part above it
+    assert a.feature_cut_ is not None and "_detached" in vars(a)
+    assert not _keras_objects(a) & _keras_objects(b)
+    assert not _keras_objects(a) & (
+        {id(layer) for layer in pretrained_source.model_.layers}
+        | {id(v) for v in pretrained_source.model_.weights}
+    )
     # the user's source is untouched
     assert_same_weights(source_weights, pretrained_source.model_)
     assert [
@@ -332,6 +341,30 @@ def test_fits_with_memory_share_no_trainable_layer(pretrained_source, target, tm
     make(pretrained_source, freeze=0, memory=location, learning_rate=0.05).fit(X, y)
     assert_same_weights(a_weights, a.model_)
     assert_allclose(a.predict_proba(X), a_proba, atol=0)
+
+
+def test_training_one_model_in_keras_changes_no_other(
+    pretrained_source, target, tmp_path
+):
+    """Two candidates of one grid search; the user trains one's model_."""
+    X, y = target
+    location = str(tmp_path / "cache")
+    a = make(pretrained_source, freeze="all", memory=location).fit(X, y)
+    b = make(pretrained_source, freeze="all", memory=location).fit(X, y)
+    b_proba = b.predict_proba(X)  # scored through the cache, never built
+    assert not b._detached.materialized
+    model = a.model_
+    for layer in model.layers:
+        layer.trainable = True
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    model.fit(X, np.eye(5)[y - 5], epochs=2, verbose=0)
+    # a predicts with its changed network; b and the source are unchanged
+    assert_allclose(a.predict_proba(X), model.predict(X, verbose=0), atol=1e-5)
+    assert np.abs(a.predict_proba(X) - b_proba).max() > 1e-3
+    assert_allclose(b.predict_proba(X), b_proba, atol=0)
+    assert_allclose(b.model_.predict(X, verbose=0), b_proba, atol=1e-5)
+    later = make(pretrained_source, freeze="all", memory=location).fit(X, y)
+    assert_allclose(later.predict_proba(X), b_proba, atol=0)
 
 
 def test_a_tampered_frozen_source_is_not_reused(pretrained_source, target, tmp_path):

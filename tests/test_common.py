@@ -1,4 +1,4 @@
-"""scikit-learn's own estimator checks on PretrainedClassifier.
+"""scikit-learn's own estimator checks on both estimators.
 
 Every check must pass except the two listed in ``EXPECTED_FAILED_CHECKS``,
 each with the reason it cannot pass (the sparse twin of the sample-weight
@@ -13,8 +13,11 @@ import pytest
 from scikeras.wrappers import BaseWrapper
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktransfer import PretrainedClassifier
-from sktransfer._base import KerasClassifierBase
+import keras
+
+from sktransfer import PretrainedClassifier, TransferClassifier
+from sktransfer._base import ScikerasSeam
+from sktransfer._classifier import KerasClassifierBase
 
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
@@ -45,8 +48,40 @@ def _small_estimator():
     )
 
 
+def _source_network():
+    """A pretrained-style base for any feature count: built on the data.
+
+    scikit-learn's checks use 1 to 20 features, so the source is an unbuilt
+    Sequential network (``cut=None`` keeps it whole); fitting builds a
+    private copy on the data's shape. A module-level function, so the
+    estimator pickles.
+    """
+    return keras.Sequential(
+        [
+            keras.layers.Dense(
+                16,
+                activation="relu",
+                kernel_initializer=keras.initializers.GlorotUniform(0),
+            )
+        ]
+    )
+
+
+def _small_transfer():
+    # the checks' toy problems are not related to any source task: the
+    # whole base trains (freeze=0), with the same budget as above
+    return TransferClassifier(
+        _source_network,
+        cut=None,
+        freeze=0,
+        learning_rate=0.01,
+        epochs=20,
+        random_state=0,
+    )
+
+
 @parametrize_with_checks(
-    [_small_estimator()],
+    [_small_estimator(), _small_transfer()],
     expected_failed_checks=_expected_failed_checks,
     xfail_strict=True,
 )
@@ -57,10 +92,10 @@ def test_sklearn_estimator_checks(estimator, check):
 def test_tags_renamed_failure_is_scikeras_only():
     """The one tags failure comes from scikeras' class, not from ours."""
     assert "_more_tags" in vars(BaseWrapper)
-    for cls in (PretrainedClassifier, KerasClassifierBase):
+    for cls in (PretrainedClassifier, TransferClassifier, KerasClassifierBase):
         assert "_more_tags" not in vars(cls)
         assert "_get_tags" not in vars(cls)
-    assert "__sklearn_tags__" in vars(KerasClassifierBase)
+    assert "__sklearn_tags__" in vars(ScikerasSeam)
     tags = PretrainedClassifier().__sklearn_tags__()
     assert tags.estimator_type == "classifier"
     assert tags.input_tags.sparse is False

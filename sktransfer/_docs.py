@@ -1,0 +1,70 @@
+"""Parameter and attribute documentation shared by the estimators.
+
+Written once here and put into each estimator's docstring by
+:func:`fill_doc`, so the two classes cannot drift apart in wording.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+__all__ = ["fill_doc"]
+
+_SHARED = {
+    "training_parameters": """
+batch_size : int, default=32
+    Minibatch size (capped at the number of training samples).
+early_stopping : bool, default=True
+    Hold out ``validation_split`` of the data (stratified), stop when its
+    loss has not improved for ``patience`` epochs and restore the best
+    weights. Skipped when the held-out part would have fewer than 20
+    samples: validating on a handful of rows stops runs at chance.
+validation_split : float, default=0.1
+    Fraction held out for early stopping.
+patience : int, default=10
+    Epochs without improvement before stopping.
+callbacks : list, dict or keras.callbacks.Callback, default=None
+    Extra Keras callbacks; ``callbacks__*`` parameters are routed. They see
+    the whole network as ``self.model``, also while only a part of it
+    trains on cached features.
+class_weight : dict or "balanced", default=None
+    Weights per class, multiplied into ``sample_weight``.
+""",
+    "runtime_parameters": """
+verbose : int, default=0
+    Keras' verbosity during fit.
+distribution_strategy : tf.distribute.Strategy, default=None
+    Build and train the network under this strategy's scope, e.g.
+    ``tf.distribute.MirroredStrategy()`` across the GPUs of one machine.
+""",
+    "fitted_attributes": """
+classes_ : ndarray of shape (n_classes,)
+    Class labels.
+n_classes_ : int
+    Number of classes.
+n_features_in_ : int
+    Number of features (for images: the height) seen in fit.
+feature_names_in_ : ndarray of shape (n_features_in_,)
+    Column names, when X was a DataFrame with string column names.
+input_shape_ : tuple of int
+    Shape of one sample seen in fit.
+""",
+}
+
+
+def fill_doc(cls):
+    """Class decorator: replace ``{name}`` lines with the shared text.
+
+    A placeholder stands alone on its line, indented like the entries
+    around it; the shared text takes that indentation.
+    """
+    doc = cls.__doc__
+    for name, text in _SHARED.items():
+        marker = "{" + name + "}"
+        for line in doc.splitlines():
+            if line.strip() == marker:
+                indent = line[: len(line) - len(line.lstrip())]
+                block = textwrap.indent(text.strip("\n"), indent)
+                doc = doc.replace(line, block)
+    cls.__doc__ = doc
+    return cls

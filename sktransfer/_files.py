@@ -1,0 +1,107 @@
+"""Reading Keras model files: ``.keras`` archives and legacy ``.h5`` files.
+
+One place that opens a user's model file, with ``safe_mode`` on unless the
+caller opts out, and turns Keras' multi-page errors into one clear sentence
+that names the file and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+
+import keras
+
+__all__ = ["is_zip_archive", "load_keras_model"]
+
+
+def is_zip_archive(path):
+    """Whether ``path`` is a zip file (a ``.keras`` archive is one)."""
+    return zipfile.is_zipfile(path)
+
+
+def load_keras_model(
+    path, *, allow_unsafe=False, custom_objects=None, what="model", compile=False
+):
+    """Load a Keras model file with clear errors and ``safe_mode`` on.
+
+    Parameters
+    ----------
+    path : str
+        A ``.keras`` archive or a legacy ``.h5`` file.
+    allow_unsafe : bool, default=False
+        Turn Keras' ``safe_mode`` off. Only for files you trust: a ``Lambda``
+        layer's Python code then runs on load.
+    custom_objects : dict, default=None
+        Custom layer classes the file refers to.
+    what : str, default="model"
+        Name of the argument, for error messages.
+    compile : bool, default=False
+        Whether to restore the optimizer and loss.
+
+    Returns
+    -------
+    model : keras.Model
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{what} file {path!r} does not exist. Pass the path of a model saved "
+            "with `model.save('name.keras')` or `estimator.save(...)`."
+        )
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{what} path {path!r} is a directory; Keras 3 loads single .keras "
+            "or .h5 files. Re-save the model with `model.save('name.keras')`."
+        )
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise ValueError(
+            f"{what} file {path!r} has suffix {suffix!r}; expected a .keras "
+            "archive or a legacy .h5 file."
+        )
+    if suffix == ".keras" and not is_zip_archive(path):
+        raise ValueError(
+            f"{what} file {path!r} is not a valid .keras archive (not a zip "
+            "file: truncated or not written by Keras). Re-save the model with "
+            "`model.save('name.keras')`."
+        )
+    try:
+        model = keras.saving.load_model(
+            path,
+            custom_objects=custom_objects,
+            compile=compile,
+            safe_mode=not allow_unsafe,
+        )
+    except (ValueError, TypeError) as exc:
+        text = str(exc)
+        if "safe_mode" in text or "arbitrary code" in text:
+            raise ValueError(
+                f"Refusing to load {what} file {path!r}: it contains Python code "
+                "(for example a Lambda layer) that would run when the file is "
+                "loaded, which is unsafe for files you did not write. If you "
+                "trust this file, pass allow_unsafe=True."
+            ) from None
+        if "Could not locate" in text or "Unknown layer" in text:
+            # Keras' first line names the enclosing Functional model, not the
+            # missing class; the class name is further down its message
+            missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
+            name = missing.group(1) if missing else "Name"
+            raise ValueError(
+                f"{what} file {path!r} uses a custom object Keras does not know"
+                f"{f' ({name!r})' if missing else ''}: Keras could not locate "
+                f"its class. Pass it with custom_objects={{{name!r}: {name}}}, "
+                "or register it with @keras.saving.register_keras_serializable()."
+            ) from None
+        raise ValueError(
+            f"Could not load {what} file {path!r} as a Keras model: "
+            f"{text.splitlines()[0] if text else type(exc).__name__}"
+        ) from None
+    except (OSError, zipfile.BadZipFile, KeyError) as exc:
+        raise ValueError(
+            f"{what} file {path!r} is not a readable Keras model file "
+            f"(truncated or corrupt: {exc}). Re-save the model."
+        ) from None
+    if not isinstance(model, keras.Model):  # pragma: no cover - defensive
+        raise ValueError(f"{what} file {path!r} does not hold a Keras model.")
+    return model

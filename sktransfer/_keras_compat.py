@@ -1,0 +1,99 @@
+"""Every use of Keras and TensorFlow internals, in one place.
+
+sktransfer relies on a few things Keras does not export publicly. Each is
+wrapped here, so a Keras upgrade that moves one breaks this module (and
+``tests/test_layers.py``, which pins them) rather than code all over the
+package:
+
+* ``SafeModeScope``: copying a network the caller already holds in memory
+  (a ``Lambda`` layer's code is theirs, already loaded) needs Keras' safe
+  mode off for that copy only; files are always loaded with it on.
+* the global seed generator and Python/NumPy RNG states that Keras draws
+  default seeds from (``swap_global_seed_generator``);
+* ``Functional._run_through_graph`` to re-run a sub-graph on another tensor;
+* ``Layer._outbound_nodes``, the record of layers built on a layer's output;
+* attributes kept on a Keras object without Keras tracking them (``stash``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+
+__all__ = [
+    "MIXING_STRATEGIES",
+    "outbound_nodes",
+    "read_weights",
+    "run_through_graph",
+    "safe_mode_off",
+    "stash",
+    "stashed",
+    "swap_global_seed_generator",
+]
+
+#: the message Keras/TensorFlow raise when variables of two strategies meet
+MIXING_STRATEGIES = "Mixing different tf.distribute"
+
+
+def safe_mode_off():
+    """A context in which Keras deserializes ``Lambda`` code (thread-local)."""
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    return SafeModeScope(safe_mode=False)
+
+
+@contextlib.contextmanager
+def swap_global_seed_generator(seed):
+    """Let Keras draw default seeds from a generator seeded with ``seed``."""
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    attr = seed_generator.GLOBAL_SEED_GENERATOR
+    old = global_state.get_global_attribute(attr)
+    global_state.set_global_attribute(attr, seed_generator.SeedGenerator(seed % 2**31))
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute(attr, old)
+
+
+def run_through_graph(model, tensor, operation_fn):
+    """Run the graph of ``model`` (built on an intermediate tensor) on ``tensor``.
+
+    ``operation_fn(layer)`` returns the operation to call in place of each
+    layer (a copy, to build a new network wired to ``tensor``).
+    """
+    return model._run_through_graph(tensor, operation_fn=operation_fn)
+
+
+def outbound_nodes(layer):
+    """The mutable list of nodes built on ``layer``'s output."""
+    return layer._outbound_nodes
+
+
+def stash(obj, name, value):
+    """Keep ``value`` on a Keras object without Keras tracking it."""
+    object.__setattr__(obj, f"_sktransfer_{name}", value)
+
+
+def stashed(obj, name, default=None):
+    """What :func:`stash` kept on ``obj`` (``default`` when nothing)."""
+    return obj.__dict__.get(f"_sktransfer_{name}", default)
+
+
+def read_weights(model):
+    """``model.get_weights()``, also under another strategy's scope.
+
+    Variables created under one ``tf.distribute`` strategy (a source trained
+    with ``distribution_strategy=A``) cannot be read inside another's scope
+    (fitting with ``distribution_strategy=B``). A mirrored variable's first
+    component is a plain variable holding the same value, readable anywhere.
+    """
+    try:
+        return model.get_weights()
+    except RuntimeError:
+        return [
+            keras.ops.convert_to_numpy(getattr(v.value, "values", (v.value,))[0])
+            for v in model.weights
+        ]

@@ -1,0 +1,263 @@
+"""Network surgery: default networks, cutting a source, adding a head.
+
+Functions of plain arguments (no estimator): what ``PretrainedClassifier``
+builds from data, where ``TransferClassifier`` cuts a pretrained network,
+the new head it puts on top, and sub-models split at a layer.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from ._keras_compat import stash, stashed
+from ._validation import check_network_input
+
+__all__ = [
+    "add_head",
+    "build_default_network",
+    "check_classifier_network",
+    "cut_network",
+    "defined_tensors",
+    "split_at",
+]
+
+
+def build_default_network(
+    input_shape, n_classes, *, hidden_layer_sizes, activation, dropout, seed
+):
+    """The default network for ``input_shape``: an MLP or a small CNN.
+
+    2-D input (a table) gets an MLP with ``hidden_layer_sizes``; image
+    arrays ``(h, w)`` or ``(h, w, c)`` get two convolution blocks followed by
+    that MLP. Every random op is seeded from ``seed``, so the build touches
+    no global RNG.
+    """
+    seeds = iter(range(seed, seed + 1000))
+
+    def init():
+        return keras.initializers.GlorotUniform(seed=next(seeds))
+
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = inputs
+    if len(input_shape) in (2, 3):
+        if len(input_shape) == 2:
+            x = keras.layers.Reshape((*input_shape, 1))(x)
+        for filters in (32, 64):
+            x = keras.layers.Conv2D(
+                filters,
+                3,
+                padding="same",
+                activation=activation,
+                kernel_initializer=init(),
+            )(x)
+            if min(x.shape[1], x.shape[2]) >= 4:
+                x = keras.layers.MaxPooling2D(2)(x)
+        x = keras.layers.Flatten()(x)
+    elif len(input_shape) != 1:
+        raise ValueError(
+            f"The default network handles tables (n, features) and images "
+            f"(n, h, w) or (n, h, w, c); got samples of shape {tuple(input_shape)}."
+            " Pass your own network with model=."
+        )
+    for units in hidden_layer_sizes:
+        x = keras.layers.Dense(units, activation=activation, kernel_initializer=init())(
+            x
+        )
+        if dropout:
+            x = keras.layers.Dropout(dropout, seed=next(seeds))(x)
+    outputs = keras.layers.Dense(
+        n_classes, activation="softmax", kernel_initializer=init()
+    )(x)
+    return keras.Model(inputs, outputs)
+
+
+def check_classifier_network(model, input_shape, n_classes):
+    """``ValueError`` unless ``model`` maps one input to one class-score output."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            f"model has {len(model.inputs)} inputs and {len(model.outputs)} "
+            "outputs; PretrainedClassifier needs exactly one of each."
+        )
+    check_network_input(model, input_shape, "the model")
+    units = model.outputs[0].shape[-1]
+    if units != n_classes and not (units == 1 and n_classes == 2):
+        raise ValueError(
+            f"model's output has {units} units, but y has {n_classes} "
+            "classes. End the model with Dense(n_classes, "
+            "activation='softmax'), or leave model=None."
+        )
+
+
+_HEAD_LAYERS = (keras.layers.Dense, keras.layers.EinsumDense)
+
+
+def _has_weights(layer):
+    return bool(layer.weights)
+
+
+def defined_tensors(model, which):
+    """``model.inputs`` / ``model.outputs``, or ``[]`` where none is defined.
+
+    An unbuilt Sequential model raises ``AttributeError`` for them, and a
+    subclassed model has none.
+    """
+    try:
+        return list(getattr(model, which) or [])
+    except (AttributeError, ValueError):
+        return []
+
+
+def cut_network(model, cut, input_shape):
+    """The base of ``model`` below ``cut`` (see ``TransferClassifier``).
+
+    ``model`` must be private (a copy): an unbuilt Sequential model is built
+    on ``input_shape`` in place.
+    """
+    if not defined_tensors(model, "inputs") and isinstance(model, keras.Sequential):
+        model.build((None, *input_shape))
+    inputs = defined_tensors(model, "inputs")
+    outputs = defined_tensors(model, "outputs")
+    if len(inputs) > 1 or len(outputs) > 1:
+        raise ValueError(
+            f"The pretrained network has {len(inputs)} inputs and "
+            f"{len(outputs)} outputs; TransferClassifier needs one of each. "
+            "Build a single-input, single-output sub-model first, e.g. "
+            "keras.Model(model.inputs[0], model.get_layer(name).output)."
+        )
+    if not inputs:
+        if cut is not None:
+            raise ValueError(
+                f"The pretrained network ({type(model).__name__}) is a subclassed "
+                "model without a known input, so its layers cannot be cut; pass "
+                "cut=None to use it whole as the base (its output becomes the "
+                "features), or rebuild it as a functional model."
+            )
+        # call it on a symbolic input: a functional base around the model
+        tensor = keras.Input(shape=tuple(input_shape))
+        return keras.Model(tensor, model(tensor), name=f"{model.name}_base")
+    if cut is None:
+        return model
+    layers = model.layers
+    if isinstance(cut, str) and cut == "auto":
+        weighted = [i for i, layer in enumerate(layers) if _has_weights(layer)]
+        if not weighted or not isinstance(layers[weighted[-1]], _HEAD_LAYERS):
+            return model  # headless already (e.g. include_top=False)
+        position = weighted[-1]
+        if position == 0 or isinstance(layers[position - 1], keras.layers.InputLayer):
+            raise ValueError(
+                "cut='auto' would remove the only weighted layer of the "
+                "pretrained network, leaving nothing to transfer; pass cut=None."
+            )
+        output = layers[position].input
+    elif isinstance(cut, str):
+        names = [layer.name for layer in layers]
+        if cut not in names:
+            raise ValueError(
+                f"cut={cut!r} is not a layer of the pretrained network. Its "
+                f"top-level layers are {names}; pass one of these names, an int "
+                "position, 'auto' or None."
+            )
+        output = model.get_layer(cut).output
+    else:
+        if isinstance(cut, bool):  # an Integral to Python, but surely a typo
+            raise ValueError(
+                f"cut={cut!r} is not a valid cut: use 'auto', None, a layer "
+                "name or an int position (keep model.layers[:cut])."
+            )
+        n = len(layers)
+        first = 1 if isinstance(layers[0], keras.layers.InputLayer) else 0
+        position = int(cut)
+        index = position if position >= 0 else n + position
+        if not first < index <= n:
+            raise ValueError(
+                f"cut={cut} is out of range: the pretrained network has {n} "
+                f"top-level layers, so cut must be in {first + 1}..{n} or "
+                f"-{n - first - 1}..-1 (keep layers[:cut])."
+            )
+        output = layers[index - 1].output
+    return keras.Model(model.inputs, output, name=f"{model.name}_base")
+
+
+def add_head(
+    base,
+    n_classes,
+    *,
+    hidden_layer_sizes,
+    dropout,
+    activation,
+    seed,
+    reserved_names=(),
+):
+    """``base`` with a new classification head, every random op seeded.
+
+    Spatial outputs get global average pooling (any other rank is
+    flattened), then ``hidden_layer_sizes`` Dense layers and a softmax
+    Dense layer named ``head_output``. The head's layers are named
+    explicitly, avoiding the base's names: Keras' automatic names come from
+    a per-process counter, and in a fresh process (a loky or Dask worker, a
+    new session) a source loaded from a file already holds "dense",
+    "dense_1", ... so the first automatic head layer clashed with it.
+    ``reserved_names`` are avoided too (the layers below a cached cut).
+    """
+    seeds = iter(range(seed + 1, seed + 1000))
+    taken = {layer.name for layer in base.layers} | set(reserved_names)
+
+    def name(stem):
+        candidate, i = stem, 1
+        while candidate in taken:
+            candidate, i = f"{stem}_{i}", i + 1
+        taken.add(candidate)
+        return candidate
+
+    def dropout_layer(x):
+        if not dropout:
+            return x
+        return keras.layers.Dropout(
+            dropout, seed=next(seeds), name=name("head_dropout")
+        )(x)
+
+    x = base.outputs[0]
+    if len(x.shape) == 4:
+        x = keras.layers.GlobalAveragePooling2D(name=name("head_pool"))(x)
+    elif len(x.shape) == 3:
+        x = keras.layers.GlobalAveragePooling1D(name=name("head_pool"))(x)
+    elif len(x.shape) != 2:
+        x = keras.layers.Flatten(name=name("head_flatten"))(x)
+    for units in hidden_layer_sizes:
+        x = dropout_layer(x)
+        x = keras.layers.Dense(
+            units,
+            activation=activation,
+            kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+            name=name("head_dense"),
+        )(x)
+    x = dropout_layer(x)
+    outputs = keras.layers.Dense(
+        n_classes,
+        activation="softmax",
+        kernel_initializer=keras.initializers.GlorotUniform(next(seeds)),
+        name=name("head_output"),
+    )(x)
+    # one input tensor, not a list of one: a model built on a list warns
+    # when called with an array
+    return keras.Model(base.inputs[0], outputs)
+
+
+def split_at(model, layer_name):
+    """``(prefix, rest)`` sub-models of ``model`` at ``layer_name``, built once.
+
+    Building ``rest`` from an intermediate tensor adds nodes to every layer
+    it spans, so building it per predict call would grow the network: the
+    pair is kept on the Keras model (not on an estimator, whose ``__dict__``
+    predict must leave unchanged).
+    """
+    kept = stashed(model, "split")
+    if kept is None or kept[0] != layer_name:
+        tensor = model.get_layer(layer_name).output
+        kept = (
+            layer_name,
+            keras.Model(model.inputs[0], tensor),
+            keras.Model(tensor, model.outputs[0]),
+        )
+        stash(model, "split", kept)
+    return kept[1], kept[2]

@@ -1,0 +1,245 @@
+"""The training loop, as functions of plain arguments.
+
+Nothing here reads an estimator: :class:`TrainSpec` carries what the
+estimator's parameters decided (optimizer factory, budgets, callbacks,
+routed ``compile``/``fit`` keywords), so the loop is testable on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import keras
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from ._backend import training_data
+
+__all__ = [
+    "MIN_VALIDATION_SAMPLES",
+    "TrainSpec",
+    "WholeNetworkCallback",
+    "compile_model",
+    "train",
+    "validation_split",
+]
+
+#: validation sets smaller than this make early stopping a coin toss
+MIN_VALIDATION_SAMPLES = 20
+
+
+@dataclasses.dataclass
+class TrainSpec:
+    """How to train, decided once per fit from the estimator's parameters.
+
+    Attributes
+    ----------
+    make_optimizer : callable
+        ``make_optimizer(learning_rate)`` returns a new Keras optimizer.
+    n_classes : int
+        Number of classes (picks the loss for a one-unit output).
+    batch_size : int
+    early_stopping : bool
+    validation_split : float
+    patience : int
+    callbacks : list of keras.callbacks.Callback
+        The user's callbacks.
+    verbose : int
+    compile_kwargs, fit_kwargs : dict
+        Routed ``compile__*`` and ``fit__*`` keywords.
+    """
+
+    make_optimizer: Callable
+    n_classes: int
+    batch_size: int = 32
+    early_stopping: bool = True
+    validation_split: float = 0.1
+    patience: int = 10
+    callbacks: list = dataclasses.field(default_factory=list)
+    verbose: int = 0
+    compile_kwargs: dict = dataclasses.field(default_factory=dict)
+    fit_kwargs: dict = dataclasses.field(default_factory=dict)
+
+
+def validation_split(y, *, early_stopping, fraction, seed):
+    """Indices ``(train, validation or None)`` for early stopping.
+
+    The split is stratified and seeded. Validation sets under
+    ``MIN_VALIDATION_SAMPLES`` rows (or without room for every class) would
+    stop runs at chance, so small data trains on everything for the full
+    budget instead.
+    """
+    n = len(y)
+    if not early_stopping or fraction == 0:
+        return np.arange(n), None
+    n_val = int(math.ceil(n * fraction))
+    counts = np.bincount(y)
+    n_classes = np.count_nonzero(counts)
+    if n_val < max(MIN_VALIDATION_SAMPLES, n_classes) or n - n_val < n_classes:
+        return np.arange(n), None
+    stratify = y if counts[counts > 0].min() >= 2 else None
+    train, val = train_test_split(
+        np.arange(n), test_size=n_val, stratify=stratify, random_state=seed
+    )
+    return np.sort(train), np.sort(val)
+
+
+def compile_model(model, optimizer, n_classes, compile_kwargs, steps_per_execution):
+    """Compile with ``optimizer`` built on the trainable variables at once.
+
+    Building the optimizer right away (instead of lazily inside the first
+    traced step) avoids leaving traced functions behind after every fit.
+    """
+    n_outputs = model.outputs[0].shape[-1] if model.outputs else None
+    loss = (
+        "binary_crossentropy"
+        if n_outputs == 1 and n_classes == 2
+        else "sparse_categorical_crossentropy"
+    )
+    kwargs = dict(compile_kwargs)
+    kwargs.setdefault("jit_compile", False)
+    # several steps per compiled call: Keras' per-step cost dominates tiny data
+    kwargs.setdefault("steps_per_execution", steps_per_execution)
+    model.compile(optimizer=optimizer, loss=loss, **kwargs)
+    model.optimizer.build(model.trainable_variables)
+
+
+_HOOKS = (
+    [
+        f"on_{phase}_{when}"
+        for phase in ("train", "test", "predict")
+        for when in ("begin", "end")
+    ]
+    + [
+        f"on_{phase}_batch_{when}"
+        for phase in ("train", "test", "predict")
+        for when in ("begin", "end")
+    ]
+    + ["on_epoch_begin", "on_epoch_end"]
+)
+
+
+class WholeNetworkCallback(keras.callbacks.Callback):
+    """A user's callback that sees the whole network while a part trains.
+
+    With the feature cache, ``Model.fit`` runs on the sub-network above the
+    frozen prefix; a ``ModelCheckpoint`` would then save a network whose
+    input is the cached features. Wrapped in this, the user's callback gets
+    ``network`` (the whole network, sharing the trained layers) as
+    ``self.model``, and a ``stop_training`` it sets reaches the loop.
+    """
+
+    def __init__(self, callback, network):
+        super().__init__()
+        self.callback = callback
+        self.network = network
+        self._trained = None
+
+    def set_model(self, model):
+        self._trained = model
+        self.network.stop_training = False
+        self.callback.set_model(self.network)
+
+    def set_params(self, params):
+        self.callback.set_params(params)
+
+
+def _forward(hook):
+    def method(self, *args, **kwargs):
+        getattr(self.callback, hook)(*args, **kwargs)
+        if getattr(self.network, "stop_training", False):
+            self._trained.stop_training = True
+
+    method.__name__ = hook
+    return method
+
+
+for _hook in _HOOKS:
+    setattr(WholeNetworkCallback, _hook, _forward(_hook))
+
+
+def train(
+    model,
+    X,
+    y,
+    sample_weight,
+    spec,
+    *,
+    seed,
+    epochs,
+    learning_rate,
+    split,
+    X_val=None,
+    whole_network=None,
+):
+    """Compile ``model`` and fit it; returns the Keras history as a dict.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The network to train (with trainability already set).
+    X, y, sample_weight : ndarray
+        Inputs (or cached features), encoded labels, weights.
+    spec : TrainSpec
+    seed : int
+        Seeds shuffling.
+    epochs : int
+    learning_rate : float
+    split : tuple
+        ``(train_idx, val_idx or None)`` from :func:`validation_split`.
+    X_val : ndarray, default=None
+        Overrides ``X[val_idx]``.
+    whole_network : keras.Model, default=None
+        When ``model`` is part of a larger network, what user callbacks see.
+    """
+    train_idx, val_idx = split
+    batch_size = int(min(spec.batch_size, len(train_idx)))
+    steps = math.ceil(len(train_idx) / batch_size)
+    compile_model(
+        model,
+        spec.make_optimizer(learning_rate),
+        spec.n_classes,
+        spec.compile_kwargs,
+        min(steps, 32),
+    )
+    data = training_data(
+        X[train_idx], y[train_idx], sample_weight[train_idx], batch_size, seed, True
+    )
+    callbacks, validation, stopper = [], None, None
+    if val_idx is not None:
+        X_val = X[val_idx] if X_val is None else X_val
+        validation = training_data(
+            X_val, y[val_idx], sample_weight[val_idx], max(batch_size, 256), seed, False
+        )
+        stopper = keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=spec.patience, restore_best_weights=True
+        )
+        callbacks.append(stopper)
+    user = spec.callbacks
+    if whole_network is not None and whole_network is not model:
+        user = [WholeNetworkCallback(cb, whole_network) for cb in user]
+    history = model.fit(
+        data,
+        epochs=epochs,
+        validation_data=validation,
+        callbacks=callbacks + list(user),
+        verbose=spec.verbose,
+        shuffle=False,  # the pipeline shuffles, seeded
+        **spec.fit_kwargs,
+    )
+    if stopper is not None and stopper.best_weights is not None:
+        # Keras restores only when it stops early; also restore at the end
+        if stopper.stopped_epoch == 0 and stopper.best_epoch != epochs - 1:
+            model.set_weights(stopper.best_weights)
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        # a diverged run (huge feature values, too high a learning rate)
+        # would otherwise predict NaN probabilities without a word
+        loss = history.history.get("loss", [float("nan")])[-1]
+        raise ValueError(
+            f"Training diverged: the network's weights became NaN or infinite "
+            f"(last loss {loss}). Scale the features (e.g. StandardScaler in a "
+            "Pipeline) or lower learning_rate."
+        )
+    return {k: [float(v) for v in vals] for k, vals in history.history.items()}
