@@ -4,7 +4,8 @@ Fits ``TransferClassifier`` ``N_FITS`` times in a row (a small MLP source
 pretrained on digits 0-4, the target task digits 5-9, a few epochs each) and
 prints the resident set size after every fit, then the growth between fit
 ``WARMUP`` and the last one. A leak of traced functions or optimizer
-variables (see ``shared/PITFALLS.md``) shows as steady growth per fit; the
+variables (an optimizer built lazily inside the first traced step
+leaves traced functions behind after every fit) shows as steady growth per fit; the
 target is at most ``TARGET_MIB`` MiB between the 10th and the 30th fit.
 
 Run: ``python benchmarks/bench_memory.py [n_fits]``. Uses ``psutil`` when it

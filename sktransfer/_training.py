@@ -128,7 +128,9 @@ class WholeNetworkCallback(keras.callbacks.Callback):
     frozen prefix; a ``ModelCheckpoint`` would then save a network whose
     input is the cached features. Wrapped in this, the user's callback gets
     ``network`` (the whole network, sharing the trained layers) as
-    ``self.model``, and a ``stop_training`` it sets reaches the loop.
+    ``self.model``, with the training optimizer as ``self.model.optimizer``
+    for the duration of the fit, and a ``stop_training`` it sets reaches
+    the loop.
     """
 
     def __init__(self, callback, network):
@@ -140,6 +142,8 @@ class WholeNetworkCallback(keras.callbacks.Callback):
     def set_model(self, model):
         self._trained = model
         self.network.stop_training = False
+        # a plain attribute, as compile() sets it, removed after training
+        vars(self.network)["optimizer"] = model.optimizer
         self.callback.set_model(self.network)
 
     def set_params(self, params):
@@ -148,9 +152,13 @@ class WholeNetworkCallback(keras.callbacks.Callback):
 
 def _forward(hook):
     def method(self, *args, **kwargs):
-        getattr(self.callback, hook)(*args, **kwargs)
-        if getattr(self.network, "stop_training", False):
-            self._trained.stop_training = True
+        try:
+            getattr(self.callback, hook)(*args, **kwargs)
+        finally:
+            if getattr(self.network, "stop_training", False):
+                self._trained.stop_training = True
+            if hook == "on_train_end":
+                vars(self.network).pop("optimizer", None)
 
     method.__name__ = hook
     return method

@@ -199,9 +199,10 @@ def check_targets(y, name):
         ) from None
     classes = np.unique(y)
     if classes.size < 2:
+        label = classes[0].item() if isinstance(classes[0], np.generic) else classes[0]
         raise ValueError(
             f"{name} needs samples of at least 2 classes, but y has only 1 class "
-            f"({classes[0]!r}). Check the labels, or the split that produced "
+            f"({label!r}). Check the labels, or the split that produced "
             "this training set."
         )
 

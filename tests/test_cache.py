@@ -433,3 +433,34 @@ def test_pickle_with_memory_path(pretrained_source, target, tmp_path):
     refit = pickle.loads(pickle.dumps(make(pretrained_source, memory=location)))
     refit.fit(X, y)
     assert_allclose(clf.predict_proba(X), proba, atol=0)
+
+
+# ------------------------------------------------- user callbacks and cache
+def test_user_callbacks_see_the_whole_network_under_the_cache(
+    pretrained_source, target, tmp_path
+):
+    """A ModelCheckpoint saves the network a user feeds X to, not the part."""
+    X, y = target
+    path = str(tmp_path / "checkpoint.keras")
+
+    class Seen(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.input_shape = tuple(self.model.inputs[0].shape)
+
+    seen = Seen()
+    checkpoint = keras.callbacks.ModelCheckpoint(path)
+    est = make(pretrained_source, freeze="all", callbacks=[checkpoint, seen])
+    est.fit(X, y)
+    assert est.feature_cut_ is not None  # trained on cached features
+    assert seen.input_shape == (None, X.shape[1])
+    saved = keras.saving.load_model(path)
+    assert_allclose(saved.predict(X, verbose=0), est.predict_proba(X), atol=1e-5)
+
+
+def test_a_user_early_stopping_stops_a_cached_fit(pretrained_source, target):
+    X, y = target
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    est = make(pretrained_source, freeze="all", epochs=50, callbacks=[stopper])
+    est.fit(X, y)
+    assert est.feature_cut_ is not None
+    assert len(est.history_["loss"]) == 2  # the first epoch, then no gain of 10

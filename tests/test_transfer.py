@@ -3,7 +3,7 @@
 Every test pretrains or builds a genuine Keras network (MLPs and a small CNN
 on ``load_digits``, a network with BatchNormalization, nested models, an
 untrained ``keras.applications.MobileNetV3Small``) and checks the contract of
-``DESIGN.md``: the forms ``pretrained`` may take, ``cut``, ``freeze``, the
+the estimator: the forms ``pretrained`` may take, ``cut``, ``freeze``, the
 new head, two-phase fine-tuning, the shape checks made before training, and
 the scikit-learn integration (grid search over the freeze depth, validation
 curves, cross-validation, pipelines, pickle, save/load, clone).
@@ -321,7 +321,7 @@ def mobilenet():
     """Untrained MobileNetV3Small (headless) and tiny 32x32x3 data.
 
     Random weights with initial BatchNormalization statistics give constant
-    features in inference mode (PITFALLS.md); the statistics are calibrated
+    features in inference mode; the statistics are calibrated
     on the data once (momentum 0, one training-mode pass) so that the
     network's predictions can be told apart.
     """
