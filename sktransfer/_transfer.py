@@ -27,6 +27,9 @@ from ._validation import check_network_input
 
 __all__ = ["TransferClassifier"]
 
+#: held-out batches at least this large are scored through ``memory``
+MIN_CACHED_ROWS = 64
+
 
 @fill_doc
 class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase):
@@ -388,13 +391,15 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
         a held-out fold is the same rows for every grid candidate that
         shares the frozen base, so its features come from the cache.
         """
+        # small batches (one-row predictions) are not worth a disk entry
+        memory = self.memory if len(X) >= MIN_CACHED_ROWS else None
         detached = self.__dict__.get("_detached")
         if detached is not None:
-            output = detached.forward(X, self.memory)
+            output = detached.forward(X, memory)
             if output is not None:
                 return output
         cut = getattr(self, "feature_cut_", None)
-        if self.memory is None or cut is None or len(X) < 64:
+        if memory is None or cut is None:
             return super()._forward(X)
         prefix, rest = split_at(self.model_, cut)
         # eagerly: the prefix runs once per new set of rows, and tracing the

@@ -270,12 +270,15 @@ def test_memory_scores_held_out_batches_through_the_cache(
     stored = entries(location)
     held_out = X[200:]
     assert len(held_out) >= 64
+    # small batches skip the disk cache, also before model_ is built
+    clf.predict_proba(held_out[:10])
+    assert entries(location) == stored
     proba = clf.predict_proba(held_out)
     assert entries(location) == stored + 1
     clf.predict_proba(held_out)
     assert entries(location) == stored + 1
     # the whole network, without the cache, predicts the same
-    direct = keras.ops.convert_to_numpy(clf.model_([held_out], training=False))
+    direct = keras.ops.convert_to_numpy(clf.model_(held_out, training=False))
     assert_allclose(proba, direct, atol=ATOL)
     # small batches skip the cache
     clf.predict_proba(held_out[:10])
