@@ -206,8 +206,8 @@ def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
 # A fit keeps a ``SourceSnapshot`` instead (read-only NumPy weights and the
 # architecture), from which its whole network is built when something needs
 # it; the frozen source itself only computes features. It is checked before
-# every reuse (all layers still frozen, weights unchanged) and replaced when
-# anything touched it.
+# every reuse against the user's source (a file's modification time, an
+# in-memory network's weights) and rebuilt when that changed.
 
 #: source identity -> FrozenSource (its model None: cannot be cut)
 _FROZEN = collections.OrderedDict()
@@ -229,7 +229,6 @@ class SourceSnapshot:
         for weight in self.weights:
             weight.setflags(write=False)
         self.custom_objects = dict(custom_objects or {})
-        self.digest = weights_digest(self.weights)
 
     def build(self):
         """A new private network with the snapshot's architecture and weights."""
@@ -251,14 +250,13 @@ class FrozenSource:
         self.snapshot = None if model is None else SourceSnapshot(model, custom_objects)
 
     def matches(self, source):
-        """Same source object (for in-memory sources) and left untouched."""
-        if self.source is not None and self.source() is not source:
-            return False  # an id reused by another object
-        if self.model is None:
-            return True
-        return all(
-            not layer.trainable for layer in containers_and_leaves(self.model)
-        ) and (weights_digest(self.model.get_weights()) == self.snapshot.digest)
+        """Same source object (for in-memory sources).
+
+        The frozen copy itself needs no re-check of its weights: no fitted
+        estimator holds it or its layers (see ``_detached``), so nothing
+        outside this package can change it.
+        """
+        return self.source is None or self.source() is source
 
 
 def _source_identity(pretrained, allow_unsafe, custom_objects):
