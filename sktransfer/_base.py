@@ -74,6 +74,7 @@ from scikeras.wrappers import BaseWrapper  # noqa: E402
 from sklearn.base import BaseEstimator, clone  # noqa: E402
 
 from ._runtime import StrategySpec, temporary_seed  # noqa: E402
+from ._validation import plain  # noqa: E402
 
 __all__ = ["ScikerasSeam"]
 
@@ -223,9 +224,11 @@ class ScikerasSeam(BaseWrapper):
         return model
 
     def _routed(self, destination, strict=True):
-        return route_params(
+        """``destination__*`` parameters, NumPy scalars made plain."""
+        routed = route_params(
             self.get_params(), destination=destination, pass_filter=set(), strict=strict
         )
+        return {name: plain(value) for name, value in routed.items()}
 
     def _make_optimizer(self, learning_rate):
         """A new optimizer from ``optimizer`` and ``optimizer__*`` params."""
@@ -235,7 +238,7 @@ class ScikerasSeam(BaseWrapper):
             # never reuse (and mutate) a user's optimizer object
             config = optimizer.get_config()
             config.update(routed)
-            config["learning_rate"] = routed.get("learning_rate", learning_rate)
+            config["learning_rate"] = routed.get("learning_rate", plain(learning_rate))
             return type(optimizer).from_config(config)
         try:
             optimizer = try_to_convert_strings_to_classes(
@@ -246,7 +249,7 @@ class ScikerasSeam(BaseWrapper):
                 f"optimizer={self.optimizer!r} is not a Keras optimizer name; use "
                 "e.g. 'adam', 'sgd', 'rmsprop' or a keras.optimizers class."
             ) from None
-        routed.setdefault("learning_rate", learning_rate)
+        routed.setdefault("learning_rate", plain(learning_rate))
         return unflatten_params(items=optimizer, params=routed)
 
     def _user_callbacks(self):

@@ -14,6 +14,7 @@ from ._network import build_default_network, check_classifier_network
 from ._runtime import temporary_seed
 from ._sources import copy_model
 from ._training import train, validation_split
+from ._validation import plain
 
 __all__ = ["PretrainedClassifier"]
 
@@ -151,9 +152,9 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
             return build_default_network(
                 self.input_shape_,
                 self.n_classes_,
-                hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+                hidden_layer_sizes=plain(tuple(self.hidden_layer_sizes)),
                 activation=self.activation,
-                dropout=self.dropout,
+                dropout=plain(self.dropout),
                 seed=seed,
             )
         if isinstance(self.model, keras.Model):
@@ -193,8 +194,8 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
             sample_weight,
             self._train_spec(),
             seed=seed,
-            epochs=self.epochs,
-            learning_rate=self.learning_rate,
+            epochs=int(self.epochs),
+            learning_rate=plain(self.learning_rate),
             split=split,
         )
         self.model_ = model

@@ -23,7 +23,7 @@ from ._recipe import Phases, run_phases
 from ._runtime import temporary_seed
 from ._sources import frozen_source, resolve_pretrained
 from ._training import validation_split
-from ._validation import check_network_input
+from ._validation import check_network_input, plain
 
 __all__ = ["TransferClassifier"]
 
@@ -268,8 +268,8 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
 
     def _head_params(self, seed):
         return dict(
-            hidden_layer_sizes=tuple(self.head_hidden_layer_sizes),
-            dropout=self.head_dropout,
+            hidden_layer_sizes=plain(tuple(self.head_hidden_layer_sizes)),
+            dropout=plain(self.head_dropout),
             activation=self.activation,
             seed=seed,
         )
@@ -374,10 +374,10 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
                 f"{self.freeze!r} freezes nothing. Use cache_features='auto'."
             )
         phases = Phases(
-            warmup_epochs=self.warmup_epochs,
-            epochs=self.epochs,
-            learning_rate=self.learning_rate,
-            fine_tune_learning_rate=self.fine_tune_learning_rate,
+            warmup_epochs=int(self.warmup_epochs),
+            epochs=int(self.epochs),
+            learning_rate=plain(self.learning_rate),
+            fine_tune_learning_rate=plain(self.fine_tune_learning_rate),
         )
         self.history_, self.n_warmup_epochs_, self.feature_cut_ = run_phases(
             model, X, y, w, spec, phases, split=split, seed=seed, **how

@@ -15,12 +15,27 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
+    "plain",
     "check_network_input",
     "check_targets",
     "combine_weights",
     "shape_error",
     "validate_X",
 ]
+
+
+def plain(value):
+    """Python scalars for NumPy scalars, also inside tuples and lists.
+
+    Keras rejects some NumPy scalars (an optimizer's ``np.float32`` learning
+    rate), and ``RandomizedSearchCV`` with NumPy-built grids produces them;
+    every numeric parameter passes through this before Keras sees it.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain(item) for item in value)
+    return value
 
 
 def shape_error(got, expected, owner, fix="Pass data shaped like the training data."):

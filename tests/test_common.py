@@ -9,11 +9,10 @@ and the entry must go.
 
 from __future__ import annotations
 
+import keras
 import pytest
 from scikeras.wrappers import BaseWrapper
 from sklearn.utils.estimator_checks import parametrize_with_checks
-
-import keras
 
 from sktransfer import PretrainedClassifier, TransferClassifier
 from sktransfer._base import ScikerasSeam
