@@ -415,7 +415,7 @@ def test_demo_quick_prints_tables_and_writes_figure(tmp_path):
 
 
 def test_demo_figure_is_skipped_without_matplotlib(monkeypatch, tmp_path):
-    from sktransfer import _demo
+    from sktransfer._cli import _demo
 
     for name in [n for n in sys.modules if n.split(".")[0] == "matplotlib"]:
         monkeypatch.setitem(sys.modules, name, None)
