@@ -6,8 +6,9 @@ and ``sktransfer --help`` do not pay for importing TensorFlow.
 
 import importlib
 
+from ._version import __version__ as __version__
+
 __all__ = ["PretrainedClassifier", "TransferClassifier", "load"]
-__version__ = "0.1.0"
 
 _WHERE = {
     "PretrainedClassifier": "._pretrained",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,38 @@ def run_module(args, tmp_path, timeout=240, env=None):
     )
 
 
+@pytest.fixture(autouse=True)
+def plain_output(monkeypatch):
+    """Output as in a pipe or CI, whatever terminal runs the tests."""
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+#: a row of a freeze-depth table: "  1 (1 of 2)   0.500 ± 0.100   1.2s   *"
+TABLE_ROW = re.compile(
+    r"^\s*(?P<spec>-?\d+|all) \((?P<frozen>\d+) of (?P<layers>\d+)\)\s+"
+    r"(?P<mean>\d\.\d{3}) ± (?P<std>\d\.\d{3})\s+(?:[\d.]+s\s+)?(?P<star>\*?)\s*$"
+)
+
+
+def table_rows(out):
+    """The freeze-depth table's rows in ``out``: (spec, mean CV accuracy, star)."""
+    rows = []
+    for line in out.splitlines():
+        match = TABLE_ROW.match(line)
+        if match:
+            spec = match["spec"] if match["spec"] == "all" else int(match["spec"])
+            rows.append((spec, float(match["mean"]), match["star"] == "*"))
+    return rows
+
+
+def read_predictions(path_or_text):
+    if os.path.exists(str(path_or_text)):
+        with open(path_or_text, newline="") as handle:
+            return list(csv.reader(handle))
+    return list(csv.reader(str(path_or_text).splitlines()))
+
+
 def assert_one_line_error(status, err):
     assert status == 2, err
     assert "Traceback" not in err
@@ -84,8 +117,13 @@ def files(tmp_path_factory):
         "new_csv": _write_csv(
             folder / "new.csv", X[1100:1125], parity[1100:1125], "parity"
         ),
+        # three integer classes (digit % 3), for a multiclass transfer
+        "target3_csv": _write_csv(
+            folder / "target3.csv", X[1000:1045], digit[1000:1045] % 3, "rest"
+        ),
         "source": str(folder / "source.keras"),
         "model": str(folder / "model.keras"),
+        "model3": str(folder / "model3.keras"),
     }
     status = main(
         [
@@ -121,6 +159,11 @@ def files(tmp_path_factory):
             paths["model"],
         ]
     )
+    assert status == 0
+    status = main(
+        ["transfer", paths["source"], paths["target3_csv"], "--target", "rest",
+         "--freeze", "all", "--cv", "2", "--epochs", "2", "--out", paths["model3"]]
+    )  # fmt: skip
     assert status == 0
     return paths
 
@@ -159,36 +202,70 @@ def test_pretrain_prints_progress(files, capsys, tmp_path):
     assert "px0" not in load(out_path).feature_names_in_
 
 
-def test_transfer_prints_table_and_saves_best(files, capsys, tmp_path):
+def test_transfer_saves_the_starred_row_of_its_table(files, capsys, tmp_path):
     out_path = tmp_path / "best.keras"
     status, out, err = run_cli(
-        [
-            "transfer",
-            files["source"],
-            files["target_csv"],
-            "--target",
-            "parity",
-            "--freeze",
-            "1",
-            "all",
-            "--cv",
-            "2",
-            "--epochs",
-            "1",
-            "--out",
-            out_path,
-        ],
+        ["transfer", files["source"], files["target_csv"], "--target", "parity",
+         "--freeze", "1", "0", "all", "--cv", "2", "--epochs", "20",
+         "--out", out_path],
         capsys,
-    )
+    )  # fmt: skip
+    # (20 epochs: enough for the depths to score apart here, the best not
+    # first; with a tie every check below still holds)
     assert status == 0, err
     assert "CV accuracy" in out
-    table = [line for line in out.splitlines() if "of 2)" in line]
-    assert [line.split()[0] for line in table] == ["1", "all"]
-    assert sum(line.rstrip().endswith("*") for line in table) == 1
+    rows = table_rows(out)
+    assert [spec for spec, _, _ in rows] == [1, 0, "all"]  # the order asked for
+    starred = [(spec, mean) for spec, mean, star in rows if star]
+    assert len(starred) == 1, out
+    best_spec, best_mean = starred[0]
+    # the star marks the highest mean CV accuracy (the first one on a tie) ...
+    means = [mean for _, mean, _ in rows]
+    assert best_mean == max(means)
+    assert best_spec == rows[means.index(max(means))][0]
+    # ... and the saved model is that row's, refitted on all rows
     model = load(out_path)
     assert isinstance(model, TransferClassifier)
-    assert model.freeze in (1, "all")
+    assert model.freeze == best_spec
+    assert f"saved the best TransferClassifier (freeze={best_spec!r}" in out
     assert set(model.classes_) == {"even", "odd"}
+    assert list(model.feature_names_in_) == FEATURES
+
+
+def test_transfer_shows_a_progress_bar_over_the_fits(files, capsys, tmp_path):
+    """In a pipe (capsys) the bar is printed once, done, with no escape codes."""
+    status, out, err = run_cli(
+        ["transfer", files["source"], files["target_csv"], "--target", "parity",
+         "--freeze", "0", "all", "--cv", "2", "--epochs", "1",
+         "--out", tmp_path / "m.keras"],
+        capsys,
+    )  # fmt: skip
+    assert status == 0, err
+    assert "(4 fits, then one refit)" in out
+    bars = [line for line in out.splitlines() if line.startswith("grid search ")]
+    assert len(bars) == 1, out
+    assert re.search(r"5/5 fits \d+:\d\d:\d\d elapsed, 0:00:00 left$", bars[0])
+    assert "\x1b" not in out  # no colour or cursor codes in a pipe
+    # each candidate's CV accuracy is logged as it completes, before the table
+    logged = re.findall(r"\] +freeze=(\S+) +CV accuracy (\d\.\d{3})", out)
+    assert [spec for spec, _ in logged] == ["0", "all"]
+    assert [float(m) for _, m in logged] == [m for _, m, _ in table_rows(out)]
+
+
+def test_transfer_progress_bar_in_a_terminal(files, capsys, tmp_path, monkeypatch):
+    """In a terminal rich redraws the bar in place, with the time left."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    status, out, err = run_cli(
+        ["transfer", files["source"], files["target_csv"], "--target", "parity",
+         "--freeze", "all", "--cv", "2", "--epochs", "1",
+         "--out", tmp_path / "m.keras"],
+        capsys,
+    )  # fmt: skip
+    assert status == 0, err
+    assert "\x1b[" in out  # drawn with cursor control
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert "3/3" in plain and "fits" in plain and "left" in plain
+    assert "Freeze depth vs 2-fold CV accuracy" in plain
 
 
 def test_transfer_reorders_columns_like_the_source(files, capsys, tmp_path):
@@ -234,6 +311,30 @@ def test_predict_writes_labels_and_probabilities(files, capsys, tmp_path):
     assert labels == list(load(files["model"]).predict(X))
 
 
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+@pytest.mark.parametrize(
+    "which",
+    ["model", "model3", "source"],
+    ids=["binary strings", "3 integer classes", "10 integer classes (pretrained)"],
+)
+def test_predict_proba_equals_the_python_api(which, files, capsys, tmp_path):
+    out_path = tmp_path / "pred.csv"
+    status, _, err = run_cli(
+        ["predict", files[which], files["new_csv"], "--out", out_path, "--proba"],
+        capsys,
+    )
+    assert status == 0, err
+    model = load(files[which])
+    rows = read_predictions(out_path)
+    assert rows[0] == ["prediction", *(f"proba_{c}" for c in model.classes_)]
+    X = np.loadtxt(
+        files["new_csv"], delimiter=",", skiprows=1, usecols=range(64)
+    ).astype(np.float32)
+    proba = np.array([[float(v) for v in row[1:]] for row in rows[1:]])
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=1e-6, atol=1e-7)
+    assert [row[0] for row in rows[1:]] == [str(c) for c in model.predict(X)]
+
+
 def test_predict_to_stdout_without_proba(files, capsys):
     status, out, err = run_cli(["predict", files["model"], files["new_csv"]], capsys)
     assert status == 0, err
@@ -258,6 +359,97 @@ def test_predict_model_without_column_names(files, capsys, tmp_path):
     )
     assert status == 0, err
     assert len(out.splitlines()) == 26
+
+
+def test_pandas_index_column_is_not_a_feature(files, capsys, tmp_path):
+    """``DataFrame.to_csv(path)`` writes the index first, with no name."""
+    pd = pytest.importorskip("pandas")
+    X, digit = load_digits(return_X_y=True)
+    frame = pd.DataFrame(X[1000:1030] / 16.0, columns=FEATURES)
+    frame.index += 1000  # as after a split: an index a model could learn
+    frame["parity"] = np.where(digit[1000:1030] % 2 == 0, "even", "odd")
+    data = tmp_path / "indexed.csv"
+    frame.to_csv(data)
+    status, out, err = run_cli(
+        ["pretrain", data, "--target", "parity", "--out", tmp_path / "s.keras",
+         "--epochs", "1", "--hidden", "4"],
+        capsys,
+    )  # fmt: skip
+    assert status == 0, err
+    warnings = [line for line in err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, err
+    assert warnings[0].startswith("sktransfer: warning: dropped the first column")
+    assert "index=False" in warnings[0]
+    assert "30 rows, 64 features, 2 classes" in out
+    assert list(load(tmp_path / "s.keras").feature_names_in_) == FEATURES
+    # a model saved without column names counts the file's columns: the index
+    # is not one of them
+    model = PretrainedClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0)
+    model.fit(X[:200] / 16.0, digit[:200]).save(tmp_path / "array.keras")
+    status, out, err = run_cli(
+        ["predict", tmp_path / "array.keras", data, "--ignore", "parity"], capsys
+    )
+    assert status == 0, err
+    assert len(out.splitlines()) == 1 + 30
+    assert "dropped the first column" in err
+
+
+@pytest.mark.parametrize("command", ["pretrain", "transfer", "predict"])
+def test_help_states_the_index_column_policy(command, capsys):
+    status, out, _ = run_cli([command, "--help"], capsys)
+    assert status == 0
+    text = " ".join(out.split())
+    assert "A first column with no name in the header" in text
+    assert "index=False" in text and "dropped, with a warning" in text
+
+
+# ------------------------------------------------------- plain Keras models
+def _plain_keras_model():
+    """A Keras network that sktransfer did not write (no estimator metadata)."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_transfer_from_a_plain_keras_model_file(suffix, files, capsys, tmp_path):
+    source = tmp_path / f"plain{suffix}"
+    _plain_keras_model().save(source)  # .h5: Keras 3's legacy writer (it warns)
+    out_path = tmp_path / "m.keras"
+    status, out, err = run_cli(
+        ["transfer", source, files["target_csv"], "--target", "parity",
+         "--freeze", "0", "all", "--cv", "2", "--epochs", "1", "--out", out_path],
+        capsys,
+    )  # fmt: skip
+    assert status == 0, err
+    rows = table_rows(out)
+    assert [spec for spec, _, _ in rows] == [0, "all"]
+    assert "all (2 of 2)" in out  # its two Dense layers below the head
+    model = load(out_path)
+    assert isinstance(model, TransferClassifier)
+    assert model.freeze == next(spec for spec, _, star in rows if star)
+    assert list(model.feature_names_in_) == FEATURES
+    status, out, err = run_cli(["predict", out_path, files["new_csv"]], capsys)
+    assert status == 0, err
+    assert len(out.splitlines()) == 1 + 25
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_predict_refuses_a_plain_keras_model(suffix, files, capsys, tmp_path):
+    path = tmp_path / f"plain{suffix}"
+    _plain_keras_model().save(path)
+    status, out, err = run_cli(["predict", path, files["new_csv"]], capsys)
+    assert_one_line_error(status, err)
+    assert "is a plain Keras model, not a saved sktransfer estimator" in err
+    assert f"sktransfer transfer {path} DATA.csv" in err  # what to do instead
+    assert out == ""
 
 
 @pytest.mark.parametrize("command", [[], ["demo"], ["pretrain"], ["transfer"]])
@@ -285,6 +477,7 @@ def _bad_files(folder):
     (folder / "text_feature.csv").write_text("\n".join(lines) + "\n")
     (folder / "ten_features.csv").write_text("\n".join(short) + "\n")
     (folder / "ragged.csv").write_text("a,b,y\n1,2,x\n3,4\n")
+    (folder / "unnamed_column.csv").write_text("a,,y\n1,2,x\n3,4,z\n")
 
 
 BAD_CASES = {
@@ -300,6 +493,11 @@ BAD_CASES = {
     "ragged csv": (
         ["pretrain", "{folder}/ragged.csv", "--target", "y", "--out", "{tmp}/x.keras"],
         "line 3 has 2 fields",
+    ),
+    "column without a name": (
+        ["pretrain", "{folder}/unnamed_column.csv", "--target", "y", "--out",
+         "{tmp}/x.keras"],
+        "column 2 of",
     ),
     "missing target column": (
         ["pretrain", "{source_csv}", "--target", "label", "--out", "{tmp}/x.keras"],
@@ -386,6 +584,36 @@ def test_usage_error_exits_2(capsys):
 
 
 # ------------------------------------------------------------ real processes
+def test_help_and_usage_errors_do_not_import_tensorflow(tmp_path):
+    code = (
+        "import sys, sktransfer\n"
+        "from sktransfer.__main__ import main\n"
+        "for args, code in [(['--help'], 0), (['transfer', '--help'], 0),\n"
+        "                   (['predict', '--help'], 0), (['transfer', 'a', 'b'], 2)]:\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == code, (args, exc.code)\n"
+        "heavy = ('tensorflow', 'keras', 'scikeras', 'sklearn')\n"
+        "print('heavy:', [m for m in heavy if m in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "heavy: []"
+
+
+def test_module_entry_point_refuses_a_plain_h5_model(files, tmp_path):
+    path = tmp_path / "plain.h5"
+    _plain_keras_model().save(path)
+    result = run_module(["predict", path, files["new_csv"]], tmp_path)
+    assert_one_line_error(result.returncode, result.stderr)
+    assert "plain Keras model" in result.stderr
+    assert result.stdout == ""
+
+
 def test_module_entry_point_reports_bad_input(files, tmp_path):
     _bad_files(files["folder"])
     result = run_module(
@@ -409,13 +637,17 @@ def test_demo_quick_prints_tables_and_writes_figure(tmp_path):
     assert "Test accuracy on 777 held-out target digits" in text
     assert "gain of transfer" in text
     assert "] 1. pretraining" in text  # progress lines with elapsed seconds
+    # the grid search's bar, printed once when done (stdout is a pipe): four
+    # depths x 2 folds, then the refit
+    assert re.search(r"^grid search .* 9/9 fits .* left$", text, re.MULTILINE), text
+    assert "\x1b" not in text
     assert (out / "sktransfer-demo.png").stat().st_size > 10_000
     assert isinstance(load(out / "source.keras"), PretrainedClassifier)
     assert isinstance(load(out / "transfer.keras"), TransferClassifier)
 
 
 def test_demo_figure_is_skipped_without_matplotlib(monkeypatch, tmp_path):
-    from sktransfer import _demo
+    from sktransfer._cli import _demo
 
     for name in [n for n in sys.modules if n.split(".")[0] == "matplotlib"]:
         monkeypatch.setitem(sys.modules, name, None)

@@ -19,6 +19,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "sktransfer"
 LAYERS = [
     # Keras/TF internals, graph utilities, backend fast paths, file formats
     [
+        "_version",
         "_keras_compat",
         "_graph",
         "_backend",

@@ -17,8 +17,14 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from ._cli import _format_table, _freeze_depths, _freeze_label, _grid_search, _Progress
+from .._pretrained import PretrainedClassifier
+from ..datasets import load_parity_transfer
+from ._report import Report
+from ._search import freeze_depths, freeze_label, grid_search
 
 __all__ = ["run"]
 
@@ -34,18 +40,12 @@ def _settings(quick):
 
 
 def _baselines(X, y, X_test, y_test, scratch_params):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from . import PretrainedClassifier
-
     scratch = PretrainedClassifier(random_state=0, **scratch_params).fit(X, y)
     linear = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     return scratch.score(X_test, y_test), linear.score(X_test, y_test)
 
 
-def run(out="sktransfer-demo", seeds=1, quick=False):
+def run(out="sktransfer-demo", seeds=1, quick=False, report=None):
     """Run the demo, writing its files into ``out``; returns the exit status.
 
     Parameters
@@ -56,14 +56,14 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
         How many draws of the labelled target examples to average over.
     quick : bool, default=False
         Few epochs and 2 folds: checks that everything works, in seconds.
+    report : Report, default=None
+        Where to print; a new one by default.
 
     Returns
     -------
     status : int
     """
-    from . import PretrainedClassifier
-    from .datasets import load_parity_transfer
-
+    report = Report() if report is None else report
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out!r} exists and is not a folder.")
     os.makedirs(out, exist_ok=True)
@@ -74,21 +74,20 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
 
     data = load_parity_transfer(random_state=0)
     n_labelled, n_test = len(data.y_target), len(data.y_test)
-    print(
+    report.say(
         "sktransfer demo: transfer learning on scikit-learn's digits "
         "(nothing downloaded)"
     )
-    print(
+    report.say(
         f"  source task: {len(data.y_source)} digits, 10 classes (0-9)\n"
         f"  target task: other digits, 'even' vs 'odd', only {n_labelled // 2} "
         f"labelled per class ({n_labelled} in all); {n_test} more are the test set"
     )
     if quick:
-        print("  --quick: few epochs and 2 folds; the numbers below mean little")
-    print(flush=True)
+        report.say("  --quick: few epochs and 2 folds; the numbers below mean little")
+    report.say()
 
-    progress = _Progress()
-    progress(
+    report.log(
         f"1. pretraining PretrainedClassifier on the {len(data.y_source)} "
         "source digits ..."
     )
@@ -97,8 +96,8 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
     source.save(source_path)
     epochs = len(source.history_["loss"])
     stopped = " (early stopping)" if epochs < source.epochs else ""
-    progress(f"   done in {epochs} epochs{stopped}; saved to {source_path}")
-    n_frozen, n_layers = _freeze_depths(
+    report.log(f"   done in {epochs} epochs{stopped}; saved to {source_path}")
+    n_frozen, n_layers = freeze_depths(
         source.model_, data.X_source.shape[1:], FREEZE_GRID
     )
 
@@ -109,18 +108,18 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
         if seed:
             data = load_parity_transfer(random_state=seed)
         which = f" (labelled draw {seed + 1} of {seeds})" if seeds > 1 else ""
-        progress(
+        report.log(
             f"2. grid search over freeze {FREEZE_GRID}, {cv}-fold CV on the "
             f"{n_labelled} labelled examples{which} ..."
         )
-        search = _grid_search(
+        search = grid_search(
             source_path,
             data.X_target,
             data.y_target,
             FREEZE_GRID,
             cv,
             0,
-            progress,
+            report,
             **transfer_params,
         )
         results = search.cv_results_
@@ -132,11 +131,11 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
         test["transfer"].append(best.score(data.X_test, data.y_test))
         if seed == 0:
             best.save(transfer_path)
-        progress(
+        report.log(
             f"   best freeze={best.freeze!r}, refitted on all {n_labelled}; test "
             f"accuracy {test['transfer'][-1]:.3f}"
         )
-        progress(
+        report.log(
             "3. baselines on the same examples: the network from scratch, "
             "logistic regression ..."
         )
@@ -145,45 +144,42 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
         )
         test["scratch"].append(scratch)
         test["linear"].append(linear)
-    progress("done")
+    report.log("done")
 
     pooled = np.concatenate(cv_scores, axis=1)  # (n_depths, seeds * folds)
     cv_mean, cv_std = pooled.mean(axis=1), pooled.std(axis=1)
     best_index = int(np.argmax(cv_mean))
-    print()
+    depth_labels = [
+        freeze_label(spec, n_frozen[i], n_layers) for i, spec in enumerate(FREEZE_GRID)
+    ]
+    report.say()
     over = f", {seeds} labelled draws" if seeds > 1 else ""
-    print(
+    report.table(
         f"Freeze depth vs {cv}-fold CV accuracy on the {n_labelled} labelled "
-        f"examples{over}"
-    )
-    print(
-        _format_table(
-            ["freeze (frozen layers)", "CV accuracy", "best"],
+        f"examples{over}",
+        ["freeze (frozen layers)", "CV accuracy", "best"],
+        [
             [
-                [
-                    _freeze_label(spec, n_frozen[i], n_layers),
-                    f"{cv_mean[i]:.3f} ± {cv_std[i]:.3f}",
-                    "*" if i == best_index else "",
-                ]
-                for i, spec in enumerate(FREEZE_GRID)
-            ],
-        )
+                label,
+                f"{cv_mean[i]:.3f} ± {cv_std[i]:.3f}",
+                "*" if i == best_index else "",
+            ]
+            for i, label in enumerate(depth_labels)
+        ],
+        best=best_index,
     )
-    print(
+    report.say(
         f"  (the source's base has {n_layers} Dense layers below its head; "
         "0 fine-tunes all of them)"
     )
     chosen = ", ".join(repr(d) for d in best_depths)
-    print()
+    report.say()
     mean = {name: float(np.mean(values)) for name, values in test.items()}
     std = {name: float(np.std(values)) for name, values in test.items()}
 
     def cell(name):
         return f"{mean[name]:.3f}" + (f" ± {std[name]:.3f}" if seeds > 1 else "")
 
-    print(
-        f"Test accuracy on {n_test} held-out target digits, all trained on {n_labelled}"
-    )
     labels = {
         "transfer": (
             f"TransferClassifier from the source (freeze={chosen}, by CV)"
@@ -193,23 +189,23 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
         "scratch": "PretrainedClassifier from scratch (same network)",
         "linear": "StandardScaler + LogisticRegression",
     }
-    print(
-        _format_table(["model", "test accuracy"], [[labels[k], cell(k)] for k in test])
+    report.table(
+        f"Test accuracy on {n_test} held-out target digits, all trained on "
+        f"{n_labelled}",
+        ["model", "test accuracy"],
+        [[labels[k], cell(k)] for k in test],
     )
     gain_scratch = 100 * (mean["transfer"] - mean["scratch"])
     gain_linear = 100 * (mean["transfer"] - mean["linear"])
-    print(
+    report.say(
         f"  gain of transfer: {gain_scratch:+.1f} points over from scratch, "
         f"{gain_linear:+.1f} over logistic regression"
     )
-    print()
+    report.say()
 
     figure = save_figure(
         figure_path,
-        [
-            _freeze_label(spec, n_frozen[i], n_layers)
-            for i, spec in enumerate(FREEZE_GRID)
-        ],
+        depth_labels,
         cv_mean,
         cv_std,
         best_index,
@@ -218,13 +214,13 @@ def run(out="sktransfer-demo", seeds=1, quick=False):
         [std[k] for k in test] if seeds > 1 else None,
         title=f"{n_labelled} labelled examples, {n_test} test digits",
     )
-    print("Files:")
-    print(f"  {source_path:<40} the pretrained source (sktransfer.load)")
-    print(f"  {transfer_path:<40} the best transfer model")
+    report.say("Files:")
+    report.say(f"  {source_path:<40} the pretrained source (sktransfer.load)")
+    report.say(f"  {transfer_path:<40} the best transfer model")
     if figure is not None:
-        print(f"  {figure_path:<40} the figure")
+        report.say(f"  {figure_path:<40} the figure")
     else:
-        print(
+        report.say(
             "  figure skipped: matplotlib is not installed "
             "(pip install 'sktransfer[plots]')"
         )
