@@ -25,7 +25,10 @@ Prints each seed's test accuracies and chosen candidates, then mean ± std
 over the seeds and the gain of tuned transfer over each tuned baseline and
 over the best of them (per-seed differences, mean ± std, seeds won).
 
-Run: ``python benchmarks/bench_fewshot.py [--seeds 5] [--shots 10]``.
+Run: ``python benchmarks/bench_fewshot.py [--seeds 5] [--shots 10]``. An
+accuracy benchmark: each seed takes 1-3 minutes on two shared cores (the
+two neural grids, 21 fits of up to 200 epochs each), so the default 5 seeds
+take longer than the timing benchmarks; ``--seeds 2`` for a quick look.
 """
 
 from __future__ import annotations
