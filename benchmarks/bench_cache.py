@@ -37,7 +37,8 @@ average, and the ratios (medians of per-round ratios) with their targets:
 * identical predicted labels       (target >= 99 %)
 * cached / hand-written fit time   (target <= 1.5x)
 
-Run: ``python benchmarks/bench_cache.py [--repeats 3] [--slow-repeats 2]``.
+Run: ``python benchmarks/bench_cache.py [--repeats 3] [--slow-repeats 2]``
+(about 2 minutes on two shared cores).
 """
 
 from __future__ import annotations
