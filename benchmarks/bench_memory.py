@@ -22,6 +22,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from _common import load_line  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 from sktransfer import PretrainedClassifier, TransferClassifier  # noqa: E402
@@ -58,6 +59,8 @@ def run(n_fits=N_FITS, warmup=WARMUP, *, epochs=3, verbose=True):
         hidden_layer_sizes=(32, 16), epochs=5, random_state=0
     ).fit(Xs, ys)
     readings = []
+    if verbose:
+        print(load_line("at start"))
     start = time.perf_counter()
     for i in range(n_fits):
         clf = TransferClassifier(
@@ -82,6 +85,7 @@ def run(n_fits=N_FITS, warmup=WARMUP, *, epochs=3, verbose=True):
             f"{growth:.1f} MiB ({per_fit:.2f} MiB/fit; target <= {TARGET_MIB:.0f} "
             f"MiB) -> {'OK' if growth <= TARGET_MIB else 'OVER TARGET'}"
         )
+        print(load_line("at end"))
     return readings
 
 

@@ -1,16 +1,26 @@
-"""Prediction latency: PretrainedClassifier vs scikeras and MLPClassifier.
+"""Prediction latency: PretrainedClassifier vs Keras, scikeras and MLPClassifier.
 
 One network (the default MLP, hidden layers (128, 64), trained on digits) is
-served three ways, measured side by side in the same process:
+served four ways, measured side by side in the same process:
 
 * ``PretrainedClassifier.predict`` (a traced inference function);
+* plain Keras at its fastest, the like-for-like peer: the very same network
+  behind ``tf.function(lambda x: network(x, training=False),
+  reduce_retracing=True)``, then ``classes[argmax]`` (what ours does, minus
+  the estimator's input validation); ``Model.predict`` would be the slow
+  path scikeras takes;
 * scikeras' ``KerasClassifier.predict`` wrapping the very same trained
-  Keras network (``Model.predict`` per call);
-* ``MLPClassifier(hidden_layer_sizes=(128, 64)).predict`` (NumPy).
+  Keras network (``Model.predict`` per call: scikeras has no other path);
+* ``MLPClassifier(hidden_layer_sizes=(128, 64)).predict`` (NumPy; trained
+  for 50 iterations only, which does not change its latency).
 
 For one-row calls it prints the median latency over many calls (targets:
 ours at least 20x faster than scikeras, within 3x of MLPClassifier) and,
-for reference, the same for a 1,000-row batch.
+for reference, the same for a 1,000-row batch. A repeat measures each side's
+median latency over ``--calls`` calls (after 5 untimed calls); the sides
+take turns in an order that alternates from repeat to repeat
+(``_common.py``), and the figures are medians over ``--repeats`` repeats
+(ratios: medians of per-repeat ratios), printed beside the load average.
 
 Run: ``python benchmarks/bench_predict.py [--calls 300] [--repeats 5]``.
 """
@@ -25,6 +35,8 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from _common import alternate, load_line, markdown_table  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.neural_network import MLPClassifier  # noqa: E402
@@ -71,43 +83,79 @@ def main(argv=None):
     mlp = MLPClassifier(hidden_layer_sizes=(128, 64), random_state=0, max_iter=50)
     mlp.fit(X, y)
 
-    # the same network gives the same answers through both wrappers
+    traced = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+
+    def keras_traced(data):
+        return ours.classes_[np.argmax(traced(data).numpy(), axis=1)]
+
+    # the same network gives the same answers through every path
     np.testing.assert_array_equal(ours.predict(X), wrapped.predict(X))
+    np.testing.assert_array_equal(ours.predict(X), keras_traced(X))
 
     one_row = X[:1]
     batch = X[:1000]
-    rows = []
+    scikeras_calls = max(20, args.calls // 10)
+    print(
+        f"predict latency, median of {args.repeats} alternating repeats x median "
+        f"of {args.calls} calls (scikeras: {scikeras_calls} calls)"
+    )
+    print(load_line("at start"))
+    rows, summary = [], {}
     for label, data in (("1 row", one_row), ("1000 rows", batch)):
-        medians = {"ours": [], "scikeras": [], "mlp": []}
-        for _ in range(args.repeats):  # interleaved: same machine load
-            medians["ours"].append(latency(ours.predict, data, args.calls))
-            medians["scikeras"].append(
-                latency(wrapped.predict, data, max(20, args.calls // 10))
-            )
-            medians["mlp"].append(latency(mlp.predict, data, args.calls))
-        rows.append((label, {k: float(np.median(v)) for k, v in medians.items()}))
-
-    print(
-        f"predict latency, median of {args.repeats} repeats x median of "
-        f"{args.calls} calls (scikeras: {max(20, args.calls // 10)} calls)"
-    )
-    print(
-        f"{'input':<11}{'ours ms':>10}{'scikeras ms':>13}{'MLP ms':>10}"
-        f"{'scikeras/ours':>15}{'ours/MLP':>10}"
-    )
-    for label, m in rows:
-        print(
-            f"{label:<11}{1e3 * m['ours']:>10.3f}{1e3 * m['scikeras']:>13.3f}"
-            f"{1e3 * m['mlp']:>10.3f}{m['scikeras'] / m['ours']:>15.1f}"
-            f"{m['ours'] / m['mlp']:>10.2f}"
+        runs = alternate(
+            {
+                "ours": lambda d=data: latency(ours.predict, d, args.calls),
+                "keras": lambda d=data: latency(keras_traced, d, args.calls),
+                "scikeras": lambda d=data: latency(wrapped.predict, d, scikeras_calls),
+                "MLP": lambda d=data: latency(mlp.predict, d, args.calls),
+            },
+            args.repeats,
+            warmup=0,  # latency() warms up itself
+            measure=float,
         )
-    m = rows[0][1]
-    speedup, vs_mlp = m["scikeras"] / m["ours"], m["ours"] / m["mlp"]
+        summary[label] = (
+            runs.ratio("scikeras", "ours"),
+            runs.ratio("ours", "MLP"),
+            runs.ratio("ours", "keras"),
+        )
+        rows.append(
+            [
+                label,
+                f"{1e3 * runs.median('ours'):.3f}",
+                f"{1e3 * runs.median('keras'):.3f}",
+                f"{1e3 * runs.median('scikeras'):.3f}",
+                f"{1e3 * runs.median('MLP'):.3f}",
+                f"{summary[label][0]:.1f}x",
+                f"{summary[label][1]:.2f}x",
+                f"{summary[label][2]:.2f}x",
+                f"{runs.load['timed']:.1f}-{runs.load['end']:.1f}",
+            ]
+        )
+    print()
+    print(
+        markdown_table(
+            [
+                "input",
+                "ours ms",
+                "keras traced ms",
+                "scikeras ms",
+                "MLP ms",
+                "scikeras / ours",
+                "ours / MLP",
+                "ours / keras traced",
+                "load avg",
+            ],
+            rows,
+        )
+    )
+    speedup, vs_mlp, vs_keras = summary["1 row"]
     print(
         f"\none row: ours is {speedup:.1f}x faster than scikeras (target >= 20x: "
         f"{'ok' if speedup >= 20 else 'MISS'}), {vs_mlp:.2f}x MLPClassifier's "
-        f"time (target <= 3x: {'ok' if vs_mlp <= 3 else 'MISS'})"
+        f"time (target <= 3x: {'ok' if vs_mlp <= 3 else 'MISS'}), {vs_keras:.2f}x "
+        "the time of the same network behind a plain tf.function"
     )
+    print(load_line("at end"))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ and under ``joblib.parallel_config(backend="dask")`` on a
 process has run one warm-up fit first, so neither side pays TensorFlow's
 start-up.
 
-Prints, as medians over ``--repeats`` runs:
+The four searches (sequential, Dask, and the trivial grid both ways) run in
+rounds whose order alternates (``_common.py``). Prints, as medians over
+``--repeats`` rounds:
 
 * the wall times and the speed-up ``sequential / dask`` (ideal: 2x);
 * the per-fit overhead of the cluster, two ways: the excess over a perfect
@@ -41,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import joblib  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import alternate, load_line  # noqa: E402
 from sklearn.dummy import DummyClassifier  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
@@ -143,36 +146,46 @@ def main(repeats=3, epochs=15, tf_threads=None):
         ):
             warm_up()
             client.run(warm_up)
-            print(f"load average before: {os.getloadavg()[0]:.2f}")
+            print(load_line("before"))
             names = ("sequential", "dask", "trivial seq", "trivial dask")
-            times = {name: [] for name in names}
-            busy = {name: [] for name in names}
-            same = True
-            for repeat in range(repeats):
-                runs = (
-                    timed_search(estimator, grid, X, y),
-                    timed_search(estimator, grid, X, y, client),
-                    timed_search(trivial, trivial_grid, X, y),
-                    timed_search(trivial, trivial_grid, X, y, client),
-                )
-                for name, (wall, cores, _) in zip(names, runs):
-                    times[name].append(wall)
-                    busy[name].append(cores)
-                same &= np.allclose(
-                    runs[0][2].cv_results_["mean_test_score"],
-                    runs[1][2].cv_results_["mean_test_score"],
+            runs = alternate(
+                {
+                    "sequential": lambda: timed_search(estimator, grid, X, y),
+                    "dask": lambda: timed_search(estimator, grid, X, y, client),
+                    "trivial seq": lambda: timed_search(trivial, trivial_grid, X, y),
+                    "trivial dask": lambda: timed_search(
+                        trivial, trivial_grid, X, y, client
+                    ),
+                },
+                repeats,
+                warmup=0,  # every process has run warm_up() above
+                measure=lambda result: result[0],
+            )
+            times = runs.values
+            busy = {
+                name: [cores for _, cores, _ in runs.results[name]] for name in names
+            }
+            same = all(
+                np.allclose(
+                    seq[2].cv_results_["mean_test_score"],
+                    dask[2].cv_results_["mean_test_score"],
                     rtol=0,
                     atol=1e-6,
                 )
+                for seq, dask in zip(runs.results["sequential"], runs.results["dask"])
+            )
+            for repeat in range(repeats):
                 print(
-                    f"  run {repeat + 1}: sequential {runs[0][0]:6.2f} s "
-                    f"({runs[0][1]:.2f} cores busy), dask {runs[1][0]:6.2f} s "
-                    f"({runs[1][1]:.2f} cores busy); trivial grid: sequential "
-                    f"{runs[2][0]:5.3f} s, dask {runs[3][0]:5.3f} s"
+                    f"  run {repeat + 1}: sequential {times['sequential'][repeat]:6.2f}"
+                    f" s ({busy['sequential'][repeat]:.2f} cores busy), dask "
+                    f"{times['dask'][repeat]:6.2f} s ({busy['dask'][repeat]:.2f} "
+                    "cores busy); trivial grid: sequential "
+                    f"{times['trivial seq'][repeat]:5.3f} s, dask "
+                    f"{times['trivial dask'][repeat]:5.3f} s"
                 )
-            print(f"load average after: {os.getloadavg()[0]:.2f}")
+            print(load_line("after"))
         median = {name: statistics.median(values) for name, values in times.items()}
-        ratio = median["sequential"] / median["dask"]
+        ratio = runs.ratio("sequential", "dask")
         excess = (median["dask"] - median["sequential"] / N_WORKERS) / N_FITS
         scheduling = (median["trivial dask"] - median["trivial seq"]) / N_FITS
         print()
@@ -182,7 +195,7 @@ def main(repeats=3, epochs=15, tf_threads=None):
             f"{N_WORKERS} Dask workers {median['dask']:.2f} s"
         )
         print(
-            f"speed-up sequential / dask: {ratio:.2f}x "
+            f"speed-up sequential / dask (median of per-round ratios): {ratio:.2f}x "
             f"(ideal {N_WORKERS:.0f}x; efficiency {ratio / N_WORKERS:.0%})"
         )
         print(
