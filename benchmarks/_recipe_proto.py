@@ -59,8 +59,10 @@ CUTS = {
     "multi+input": ("input", "hidden", "logits", "probs"),
 }
 PARTS = ("input", "hidden", "penultimate", "logits", "probs")
+#: each feature's scale is at least this fraction of its block's RMS scale
+SCALE_FLOOR = 0.1
 #: C grid of the internal CV (inverse L2 strength on standardized features)
-DEFAULT_CS = tuple(np.logspace(-3, 2, 11))
+DEFAULT_CS = (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3)
 
 
 # ---------------------------------------------------------------- features
@@ -188,7 +190,9 @@ class Probe:
     mean: np.ndarray  # standardization folded into kernel/bias:
     scale: np.ndarray  # the LR saw (F - mean) / scale
     n_samples: float  # sum of sample weights (for the FT penalty)
-    blocks: list | None = None  # block widths the probe normalized by
+    blocks: list | None = None  # widths of the feature blocks
+    block_norm: bool = False  # whether each block was divided by sqrt(width)
+    floor: float = SCALE_FLOOR
     cv_scores: dict = field(default_factory=dict)  # (block_norm, C) -> CV loss
     seconds: float = 0.0
 
@@ -202,13 +206,38 @@ class Probe:
         return factor / (2.0 * self.C * self.n_samples)
 
 
-def _weighted_moments(F, sample_weight):
+def standardizer(
+    F, sample_weight=None, blocks=None, block_norm=False, floor=SCALE_FLOOR
+):
+    """``(mean, scale)`` the probe standardizes F with: ``(F - mean) / scale``.
+
+    Weighted mean and standard deviation per feature, with two changes:
+
+    * ``scale = sqrt(std^2 + (floor * rms_block)^2)``: a feature (nearly)
+      constant on the few training rows (a class probability that is ~0 for
+      every labelled row) would otherwise be blown up on test rows where it
+      is not, by 1/std: held-out log-loss of 4-9 nats in 4-row CV folds;
+    * with ``block_norm``, every feature of a block of width ``w`` is further
+      divided by sqrt(w), so each block gets the same prior variance.
+    """
     w = np.ones(len(F)) if sample_weight is None else np.asarray(sample_weight, float)
     mean = np.average(F, axis=0, weights=w)
     var = np.average((F - mean) ** 2, axis=0, weights=w)
-    scale = np.sqrt(var)
-    # constant features (dead ReLUs): leave unscaled, they get zero weight
-    scale[scale <= 1e-6 * (1.0 + np.abs(mean))] = 1.0
+    widths = [F.shape[1]] if not blocks else list(blocks)
+    scale = np.empty(F.shape[1])
+    start = 0
+    for width in widths:
+        part = slice(start, start + width)
+        rms = np.sqrt(var[part].mean())
+        if rms <= 1e-12:  # a constant block (dead units): leave it unscaled
+            scale[part] = 1.0
+        else:
+            scale[part] = np.sqrt(var[part] + (floor * rms) ** 2)
+            # floor=0: a constant feature gets zero weight anyway; avoid 0/0
+            scale[part][scale[part] <= 1e-9 * rms] = rms
+        if block_norm:
+            scale[part] *= np.sqrt(width)
+        start += width
     return mean, scale
 
 
@@ -234,13 +263,18 @@ def fold_standardization(coef, intercept, mean, scale, n_classes):
     return kernel, bias
 
 
-def _cv_select_C(Z, y, sample_weight, Cs, cv, seed, max_iter, tol):
-    """Mean held-out (weighted) log-loss per C; warm-started path per fold."""
+def _cv_select_C(F, y, sample_weight, prep, Cs, cv, seed, max_iter, tol):
+    """Mean held-out (weighted) log-loss per C; warm-started path per fold.
+
+    ``prep(F_train, sw_train) -> (mean, scale)`` standardizes inside each
+    fold, as the final fit will (standardizing on all rows first hides the
+    blow-up of features that are constant on a fold's training rows).
+    """
     counts = np.bincount(y)
     n_splits = int(min(cv, counts[counts > 0].min()))
     if n_splits < 2:
         return None, {}
-    folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(Z, y)
+    folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(F, y)
     losses = np.zeros(len(Cs))
     k = int(y.max()) + 1
     for train, test in folds:
@@ -248,11 +282,13 @@ def _cv_select_C(Z, y, sample_weight, Cs, cv, seed, max_iter, tol):
         lr.set_params(warm_start=True)
         sw_tr = None if sample_weight is None else sample_weight[train]
         sw_te = np.ones(len(test)) if sample_weight is None else sample_weight[test]
+        mean, scale = prep(F[train], sw_tr)
+        Z_tr, Z_te = (F[train] - mean) / scale, (F[test] - mean) / scale
         for j, C in enumerate(Cs):  # increasing C: warm start along the path
             lr.set_params(C=C)
-            lr.fit(Z[train], y[train], sample_weight=sw_tr)
+            lr.fit(Z_tr, y[train], sample_weight=sw_tr)
             p = np.full((len(test), k), 1e-15)
-            p[:, lr.classes_] = np.clip(lr.predict_proba(Z[test]), 1e-15, 1)
+            p[:, lr.classes_] = np.clip(lr.predict_proba(Z_te), 1e-15, 1)
             nll = -np.log(p[np.arange(len(test)), y[test]])
             losses[j] += np.average(nll, weights=sw_te)
     losses /= n_splits
@@ -270,10 +306,12 @@ def fit_probe(
     cv=5,
     blocks=None,
     block_norm="auto",
+    floor=SCALE_FLOOR,
     sample_weight=None,
     random_state=0,
     max_iter=1000,
     tol=1e-6,
+    cv_tol=1e-3,
 ):
     """Linear probe solved to convergence, as a Dense layer's weights.
 
@@ -295,6 +333,8 @@ def fit_probe(
         contribution to the scores (a 20-unit class-score block is not
         drowned by a 128-unit hidden layer). "auto": try both weightings in
         the same CV as C and keep the better (needs C="cv"; else True).
+    floor : float
+        See :func:`standardizer`.
     sample_weight : ndarray (n,), optional
 
     Returns
@@ -309,7 +349,6 @@ def fit_probe(
     y = np.asarray(y)
     n_classes = int(y.max()) + 1
     sw = None if sample_weight is None else np.asarray(sample_weight, np.float64)
-    mean, scale = _weighted_moments(F, sw)
     options = [False]
     if blocks is not None and len(blocks) > 1:
         if sum(blocks) != F.shape[1]:
@@ -318,12 +357,6 @@ def fit_probe(
             options = [False, True] if isinstance(C, str) else [True]
         else:
             options = [bool(block_norm)]
-    scales = {
-        False: scale,
-        True: scale * np.repeat(np.sqrt(np.asarray(blocks or [1], float)), blocks)
-        if True in options
-        else None,
-    }
     scores = {}
     chosen = options[0]
     # tiny problems: BLAS threads only add synchronisation (5-10x slower on
@@ -335,16 +368,21 @@ def fit_probe(
             Cs = np.sort(np.asarray(Cs, float))
             best = (np.inf, None, None)
             for option in options:
-                Z = (F - mean) / scales[option]
-                c, losses = _cv_select_C(Z, y, sw, Cs, cv, random_state, max_iter, 1e-4)
+
+                def prep(F_train, sw_train, option=option):
+                    return standardizer(F_train, sw_train, blocks, option, floor)
+
+                c, losses = _cv_select_C(
+                    F, y, sw, prep, Cs, cv, random_state, max_iter, cv_tol
+                )
                 scores.update({(option, k): v for k, v in losses.items()})
                 loss = min(losses.values()) if losses else np.inf
-                if loss < best[0] - 1e-9 or best[1] is None:
+                if best[1] is None or loss < best[0] - 1e-9:
                     best = (loss, option, c)
             _, chosen, C = best
             if C is None:
                 C = 1.0
-        scale = scales[chosen]
+        mean, scale = standardizer(F, sw, blocks, chosen, floor)
         Z = (F - mean) / scale
         lr = _lr(float(C), max_iter, tol).fit(Z, y, sample_weight=sw)
     kernel, bias = fold_standardization(lr.coef_, lr.intercept_, mean, scale, n_classes)
@@ -355,7 +393,9 @@ def fit_probe(
         mean=mean,
         scale=scale,
         n_samples=float(len(y) if sw is None else sw.sum()),
-        blocks=list(blocks) if chosen else None,
+        blocks=None if blocks is None else list(blocks),
+        block_norm=bool(chosen),
+        floor=floor,
         cv_scores=scores,
         seconds=time.perf_counter() - t0,
     )
@@ -568,7 +608,8 @@ def _ft_trainer(model, tune, cache_key):
         template = set_flags(attach_head(template, probe))
         return _Trainer(template, head=template.sktransfer_head)
 
-    return _trainer(("ft", cache_key, model.sktransfer_cut, str(tune)), build)
+    key = ("ft", cache_key, model.sktransfer_cut, str(tune), probe.kernel.shape)
+    return _trainer(key, build)
 
 
 def _nll(proba, y, sample_weight):
@@ -591,6 +632,7 @@ def select_ft_steps(
     head_penalty=True,
     seed=0,
     cache_key=None,
+    rule="1se",
 ):
     """How many fine-tuning steps the training rows support (0: none).
 
@@ -598,8 +640,10 @@ def select_ft_steps(
     validation set: in each of ``cv`` stratified folds (the probe's own) the
     probe is re-solved on the fold's training rows (same C and block
     weighting), fine-tuned, and its held-out log-loss read at every
-    checkpoint; the checkpoint with the lowest mean held-out loss wins, ties
-    going to fewer steps. Returns ``(steps, mean_losses)``.
+    checkpoint. ``rule="min"``: the lowest mean held-out loss wins (ties to
+    fewer steps); ``"1se"``: the fewest steps whose mean loss exceeds the
+    best by at most one (paired, across folds) standard error. Returns
+    ``(steps, mean_losses)``.
     """
     probe = model.sktransfer_probe
     counts = np.bincount(y)
@@ -609,15 +653,16 @@ def select_ft_steps(
     trainer = _ft_trainer(model, tune, cache_key)
     base_weights = model.get_weights()[:-2]  # the head's kernel, bias last
     sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-    losses = np.zeros(len(checkpoints))
+    fold_losses = np.zeros((n_splits, len(checkpoints)))
     folds = StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(F, y)
-    for train, test in folds:
+    for fold, (train, test) in enumerate(folds):
         pr = fit_probe(
             F[train],
             y[train],
             C=probe.C,
             blocks=probe.blocks,
-            block_norm=probe.blocks is not None,
+            block_norm=probe.block_norm,
+            floor=probe.floor,
             sample_weight=sw[train],
         )
         trainer.start(
@@ -638,9 +683,19 @@ def select_ft_steps(
             )
             done = step
             proba = keras.ops.convert_to_numpy(trainer.model(X[test], training=False))
-            losses[j] += _nll(proba, y[test], sw[test]) / n_splits
-    best = int(np.flatnonzero(losses <= losses.min() + 1e-4)[0])
-    return int(checkpoints[best]), losses
+            fold_losses[fold, j] = _nll(proba, y[test], sw[test])
+    mean = fold_losses.mean(axis=0)
+    best = int(np.argmin(mean))
+    if rule == "1se":
+        # the fewest steps within one standard error of the best: fine-tune
+        # only when held-out loss clearly improves (4-row folds are noisy)
+        # (paired over folds: SE of each checkpoint's excess over the best)
+        diff = fold_losses - fold_losses[:, [best]]
+        se = diff.std(axis=0, ddof=1) / np.sqrt(len(diff))
+        best = int(np.flatnonzero(mean - mean[best] <= se + 1e-12)[0])
+    else:
+        best = int(np.flatnonzero(mean <= mean.min() + 1e-4)[0])
+    return int(checkpoints[best]), mean
 
 
 def fine_tune(
@@ -657,6 +712,7 @@ def fine_tune(
     features=None,
     checkpoints=DEFAULT_CHECKPOINTS,
     cv=5,
+    rule="1se",
     seed=0,
     cache_key=None,
 ):
@@ -692,6 +748,7 @@ def fine_tune(
             head_penalty=head_penalty,
             seed=seed,
             cache_key=cache_key,
+            rule=rule,
         )
     if steps <= 0:
         return model, 0
@@ -789,6 +846,7 @@ def recipe_fit(
     seed=0,
     features=None,
     cache_key=None,
+    rule="1se",
 ):
     """The whole recipe; returns ``(model, info)``.
 
@@ -828,6 +886,7 @@ def recipe_fit(
             features=F,
             seed=seed,
             cache_key=cache_key,
+            rule=rule,
         )
     t3 = time.perf_counter()
     info = {

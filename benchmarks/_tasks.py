@@ -17,8 +17,10 @@ Panel tasks (reported by ``bench_transfer.py``):
   one pixel to the right (the left column becomes blank).
 
 Dev tasks (used to choose the recipe's defaults, never reported as the panel):
-``gt4`` (digit > 4 with the first-1000 source), ``unseen-rev`` (source 5-9,
-target 0-4), ``shift-down`` (translation one pixel down), and other shifts.
+``gt4`` (digit > 4), ``prime`` (2, 3, 5, 7 vs the rest) and ``mod3`` (digit
+mod 3, 3 classes), all with the first-1000 source; ``unseen-rev`` (source
+5-9, target 0-4); ``shift-down`` (translation one pixel down), and other
+shifts (``shift-<kind>``, see ``shift_inputs``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sklearn.utils import Bunch
 
 N_SOURCE = 1000
 PANEL = ("parity", "unseen", "shift")
-DEV = ("gt4", "unseen-rev", "shift-down")
+DEV = ("gt4", "prime", "mod3", "unseen-rev", "shift-down")
 
 
 def _digits():
@@ -93,6 +95,10 @@ def _pool(task):
         return X, np.where(y % 2 == 0, "even", "odd").astype(object)
     if task == "gt4":
         return X, np.where(y > 4, "high", "low").astype(object)
+    if task == "prime":
+        return X, np.where(np.isin(y, [2, 3, 5, 7]), "prime", "other").astype(object)
+    if task == "mod3":
+        return X, (y % 3).astype(int)
     if task.startswith("shift-"):
         return shift_inputs(X, task.split("-", 1)[1]), y
     if task == "shift":

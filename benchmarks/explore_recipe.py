@@ -19,10 +19,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-
 import _recipe_proto as rp  # noqa: E402
 import _tasks as T  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def encode(d):
