@@ -584,7 +584,7 @@ def _trainer(key, build):
 
 
 #: checkpoints (optimizer steps) among which ``steps="cv"`` chooses
-DEFAULT_CHECKPOINTS = (0, 25, 50, 100, 200, 400, 800)
+DEFAULT_CHECKPOINTS = (0, 25, 50, 100, 200, 400)
 
 
 def _ft_trainer(model, tune, cache_key):

@@ -22,7 +22,8 @@ the same 5 stratified folds for every method):
 * ``recipe LP``: the prototype's linear probe alone (cut "multi");
 * ``recipe default``: the prototype's default: probe on "multi" features +
   fine-tuning of every layer with a CV-chosen step count (LP-FT);
-* ``recipe tuned``: the prototype over fine-tuned layers x cut.
+* ``recipe tuned``: the prototype over fine-tuned layers (all / first, each
+  with its CV-chosen step count) x cut ("multi" / "multi+input").
 
 The recipe's defaults were chosen on the dev tasks and seeds
 (``explore_recipe.py``, seeds 100+), never on these test rows.
@@ -118,6 +119,8 @@ class RecipeClassifier(_Encoded):
         tune="all",
         steps="cv",
         learning_rate=1e-3,
+        C="cv",
+        block_norm="auto",
         random_state=0,
     ):
         self.task = task
@@ -125,6 +128,8 @@ class RecipeClassifier(_Encoded):
         self.tune = tune
         self.steps = steps
         self.learning_rate = learning_rate
+        self.C = C
+        self.block_norm = block_norm
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -138,6 +143,8 @@ class RecipeClassifier(_Encoded):
             tune=self.tune,
             steps=self.steps,
             learning_rate=self.learning_rate,
+            C=self.C,
+            block_norm=self.block_norm,
             seed=self.random_state,
             features=frozen_features(self.task, self.cut, X),
             cache_key=T.source_of(self.task)[0],
@@ -202,16 +209,14 @@ def methods(task, seed, k, memory, current_grid):
         tc_grid = [
             {"freeze": [f], "cut": [c]} for c in ("auto", None) for f in (0, "all")
         ]
-    # candidates: (fine-tuned layers) x (cut); FT candidates have a fixed
-    # 800-step budget: the outer CV is their gate
+    # candidates: (fine-tuned layers: every one / the first one, the step
+    # count chosen by the recipe's inner CV, 0 = probe only) x (cut)
     recipe_grid = [
-        {"tune": [None], "cut": ["multi"]},
-        {"tune": ["all"], "cut": ["multi"], "steps": [800]},
-        {"tune": ["first"], "cut": ["multi"], "steps": [800]},
-        {"tune": ["all"], "cut": ["penultimate"], "steps": [800]},
-        {"tune": [None], "cut": ["multi+input"]},
-        {"tune": ["all"], "cut": ["multi+input"], "steps": [800]},
-    ][:k]
+        {"tune": [tune], "cut": [cut]}
+        for cut in ("multi", "multi+input")
+        for tune in ("all", "first")
+    ] + [{"tune": [None], "cut": [cut]} for cut in ("multi", "multi+input")]
+    recipe_grid = recipe_grid[:k]
     c_grid = {"logisticregression__C": C_GRID[:k] if k < 6 else C_GRID}
     if k == 4:
         c_grid = {"logisticregression__C": [0.01, 0.1, 1.0, 10.0]}
@@ -267,6 +272,32 @@ def run_one(task, seed, k, memory, current_grid):
     return rows
 
 
+def speed(seed=0):
+    """Grid searches whose heads are convex solves on cached features."""
+    d = T.load_task("parity", seed)
+    cv = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
+    cuts = ["penultimate", "logits", "probs", "scores", "multi", "multi+input"]
+    searches = {
+        "6 cuts (C by inner CV)": (RecipeClassifier(tune=None), {"cut": cuts}),
+        "6 C values (cut multi)": (
+            RecipeClassifier(tune=None, block_norm=True),
+            {"C": [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]},
+        ),
+    }
+    print(
+        f"\nspeed: GridSearchCV, 6 candidates x {FOLDS} folds + refit, 20 rows (parity)"
+    )
+    for name, (est, grid) in searches.items():
+        _FEATURES.clear()  # count the forward passes too
+        t0 = time.perf_counter()
+        grid = GridSearchCV(est, grid, cv=cv).fit(d.X_target, d.y_target)
+        seconds = time.perf_counter() - t0
+        acc = grid.score(d.X_test, d.y_test)
+        print(
+            f"  {name:26s} {seconds:5.1f} s  (best {grid.best_params_}, test {acc:.3f})"
+        )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
@@ -304,7 +335,8 @@ def main():
                         for name, row in rows.items():
                             acc, secs, extra = row
                             print(
-                                f"  {task} {seed} {name:16s} {acc:.3f} {secs:5.1f}s {extra}"
+                                f"  {task} {seed} {name:16s} {acc:.3f} "
+                                f"{secs:5.1f}s {extra}"
                             )
                     print(
                         f"done {task} seed {seed} "
@@ -314,6 +346,8 @@ def main():
     finally:
         shutil.rmtree(memory, ignore_errors=True)
     report(results, tasks, seeds, args.candidates)
+    with threadpool_limits(1, user_api="blas"):
+        speed()
     print(
         f"\nwall time {time.perf_counter() - start:.0f} s; "
         f"load average at end: {os.getloadavg()}"
