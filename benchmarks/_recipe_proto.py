@@ -897,3 +897,33 @@ def recipe_fit(
         "t_finetune": t3 - t2,
     }
     return model, info
+
+
+# ------------------------------------------- numerical check of the folding
+if __name__ == "__main__":  # python benchmarks/_recipe_proto.py
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import _tasks
+
+    src = _tasks.source_model("parity").model_
+    for task, n_classes in (("parity", 2), ("shift", 10)):
+        d = _tasks.load_task(task, 0)
+        y = np.unique(d.y_target, return_inverse=True)[1]
+        X = np.concatenate([d.X_target, d.X_test[:200]])
+        for weighted in (False, True):
+            sw = np.linspace(0.5, 2.0, len(y)) if weighted else None
+            net = features_model(src, "multi", copy=False)
+            F = extract(net, d.X_target)
+            probe = fit_probe(F, y, blocks=net.sktransfer_blocks, sample_weight=sw)
+            Z = (extract(net, X) - probe.mean) / probe.scale
+            lr = _lr(probe.C, 1000, 1e-6).fit(
+                (F - probe.mean) / probe.scale, y, sample_weight=sw
+            )
+            diff = np.abs(extract(attach_head(net, probe), X) - lr.predict_proba(Z))
+            print(
+                f"{task} ({n_classes} classes), sample_weight={weighted}: C={probe.C:g}"
+                f" block_norm={probe.block_norm}: max |keras - sklearn| = "
+                f"{diff.max():.1e} over {len(X)} rows"
+            )
