@@ -1,28 +1,40 @@
 """Prototype of a few-shot transfer recipe (issue 11), for integration.
 
 Plain functions on Keras models and NumPy arrays, no estimator classes.
-The recipe, as an estimator's ``fit`` would run it:
+The recipe, as an estimator's ``fit`` would run it (defaults chosen on the
+dev tasks of ``_tasks.py`` with ``explore_recipe.py``; evidence in the
+hand-back report):
 
-1. ``features_model(source, cut)``: a network from the source's input to the
-   features at ``cut`` ("penultimate", "logits", "probs", "multi",
-   "multi+input"): a private copy of the source, so it can be fine-tuned.
-2. ``extract(features_net, X)``: one inference-mode forward pass (cacheable).
-3. ``fit_probe(F, y, C="cv")``: an L2 multinomial logistic regression on the
-   standardized features, solved to convergence by L-BFGS (scikit-learn), C
-   chosen by an internal stratified CV on the training rows; the
-   standardization is folded into ``(kernel, bias)`` of one
-   ``Dense(n_classes, softmax)`` layer (binary: the one coefficient row
-   becomes the two columns ``[-w/2, +w/2]``).
-4. ``attach_head(features_net, probe)``: the whole network, input -> features
-   -> that Dense layer; it reproduces ``LogisticRegression.predict_proba``.
-5. optionally ``fine_tune(model, X, y, tune=..., steps=..., learning_rate=...)``
-   (LP-FT): unfreeze some base layers and train them with the head, full
-   batch when the data fit one batch, for a budget counted in optimizer steps,
-   minimizing the probe's own objective (cross-entropy + the same L2 penalty
-   on the head, in standardized units).
+1. ``net = features_model(source, cut="multi")``: the source's input ->
+   features at ``cut``. "multi" concatenates every hidden weighted layer's
+   output (pooled if spatial), the old head's logits (a linear copy of the
+   head Dense) and its class probabilities (Head2Toe without the feature
+   selection); "penultimate" is today's ``cut="auto"``. ``copy=True`` builds
+   on a private copy of the source (needed to fine-tune).
+2. ``F = extract(net, X)``: one inference-mode forward pass (cacheable).
+3. ``probe = fit_probe(F, y, C="cv", blocks=net.sktransfer_blocks)``: an L2
+   multinomial logistic regression (scikit-learn, lbfgs, tol 1e-6) on
+   standardized features (weighted mean/std, scale floored at 0.1 x its
+   block's RMS), C in 1e-3..1e3 and the block weighting (per feature, or
+   each block divided by sqrt(width)) chosen together by 5-fold stratified
+   CV log-loss with the standardization refitted inside each fold.
+   ``probe.kernel``/``probe.bias`` are one ``Dense(n_classes, softmax)``
+   layer acting on raw F: softmax(W (x - m) / s + b) = softmax((W / s) x +
+   (b - W m / s)); binary: the one coefficient row becomes the two columns
+   ``[-w/2, +w/2]``.
+4. ``model = attach_head(net, probe)``: input -> features -> that Dense
+   layer; reproduces ``LogisticRegression.predict_proba`` (run this file:
+   max difference < 1e-6).
+5. optionally ``model, steps = fine_tune(model, X, y, tune="all",
+   steps="cv", features=F)`` (LP-FT): the ``tune`` base layers and the head
+   train together with full-batch Adam (lr 1e-3) on the probe's own
+   objective (cross-entropy + the same L2 penalty on the head, in the
+   probe's standardized units); the number of steps (0, 25, ..., 400) is
+   chosen by the same 5-fold CV with the 1-SE rule (0: the probe alone).
 
-``train_scratch`` is the matching from-scratch MLP trainer (same step-counted
-loop), used as a fair baseline.
+``recipe_fit`` runs 1-5. ``train_scratch`` is the matching from-scratch MLP
+trainer (same step-counted loop), used as a fair baseline. Training loops
+are traced once per architecture and reused across fits (``_Trainer``).
 """
 
 from __future__ import annotations
