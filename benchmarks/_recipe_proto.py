@@ -111,7 +111,7 @@ def parse_cut(cut):
     return parts
 
 
-def features_model(source, cut="multi", *, copy=True):
+def features_model(source, cut="multi", *, copy=True, freeze_scores=False):
     """A network from ``source``'s input to its features at ``cut``.
 
     Parameters
@@ -128,6 +128,11 @@ def features_model(source, cut="multi", *, copy=True):
         activation).
     copy : bool
         Build on a private copy of the source (needed to fine-tune).
+    freeze_scores : bool
+        With ``copy``: compute ``logits``/``probs`` with a second, frozen
+        copy of the source (a nested model that no fine-tuning touches), so
+        fine-tuning the hidden layers cannot distort the class scores the
+        probe relies on; only the hidden layers count as ``groups``.
 
     Returns
     -------
@@ -146,7 +151,21 @@ def features_model(source, cut="multi", *, copy=True):
     hidden = [layer for layer in layers[:h] if layer.weights]
     groups = list(hidden)
     scores = {}
-    if "logits" in parts or "probs" in parts:
+    if freeze_scores and copy and ("logits" in parts or "probs" in parts):
+        frozen = _copy(source)
+        fhead = frozen.layers[h]
+        fdense = keras.layers.Dense(
+            head.units, activation=None, name="proto_frozen_logits"
+        )
+        flogits = fdense(fhead.input)
+        fdense.set_weights(head.get_weights())
+        fprobs = keras.layers.Activation(head.activation)(flogits)
+        branch = keras.Model(
+            frozen.inputs[0], [flogits, fprobs], name="proto_frozen_scores"
+        )
+        branch.trainable = False
+        scores["logits"], scores["probs"] = branch(net.inputs[0])
+    elif "logits" in parts or "probs" in parts:
         copy_head = keras.layers.Dense(
             head.units, activation=None, name="proto_source_logits"
         )
@@ -177,6 +196,7 @@ def features_model(source, cut="multi", *, copy=True):
         ("blocks", blocks),
         ("cut", cut),
         ("source", source),
+        ("freeze_scores", bool(freeze_scores and copy)),
     ):
         object.__setattr__(model, f"sktransfer_{attr}", value)
     return model
@@ -424,7 +444,7 @@ def attach_head(features_net, probe, name="proto_head"):
     out = dense(features_net.outputs[0])
     dense.set_weights([probe.kernel, probe.bias])
     model = keras.Model(features_net.inputs[0], out, name="proto_transfer")
-    for attr in ("groups", "blocks", "cut", "source"):
+    for attr in ("groups", "blocks", "cut", "source", "freeze_scores"):
         value = getattr(features_net, f"sktransfer_{attr}")
         object.__setattr__(model, f"sktransfer_{attr}", value)
     object.__setattr__(model, "sktransfer_head", dense)
@@ -616,11 +636,22 @@ def _ft_trainer(model, tune, cache_key):
         return _Trainer(model, head=model.sktransfer_head)
 
     def build():
-        template = features_model(model.sktransfer_source, model.sktransfer_cut)
+        template = features_model(
+            model.sktransfer_source,
+            model.sktransfer_cut,
+            freeze_scores=model.sktransfer_freeze_scores,
+        )
         template = set_flags(attach_head(template, probe))
         return _Trainer(template, head=template.sktransfer_head)
 
-    key = ("ft", cache_key, model.sktransfer_cut, str(tune), probe.kernel.shape)
+    key = (
+        "ft",
+        cache_key,
+        model.sktransfer_cut,
+        model.sktransfer_freeze_scores,
+        str(tune),
+        probe.kernel.shape,
+    )
     return _trainer(key, build)
 
 
@@ -859,6 +890,7 @@ def recipe_fit(
     features=None,
     cache_key=None,
     rule="1se",
+    freeze_scores=False,
 ):
     """The whole recipe; returns ``(model, info)``.
 
@@ -869,7 +901,7 @@ def recipe_fit(
     """
     t0 = time.perf_counter()
     finetune = bool(_tuned_layers([None] * 99, tune))
-    net = features_model(source, cut, copy=finetune)
+    net = features_model(source, cut, copy=finetune, freeze_scores=freeze_scores)
     F = extract(net, X) if features is None else features
     t1 = time.perf_counter()
     probe = fit_probe(
