@@ -2,10 +2,16 @@
 
 Every configuration is scored on the test rows of dev tasks (``_tasks.DEV``)
 and dev seeds (100+), never on the panel's seeds; the panel
-(``bench_transfer.py``) then reports the chosen defaults once.
+(``bench_transfer.py``) then reports the chosen defaults.
 
-Run: ``python benchmarks/explore_recipe.py [--tasks gt4,unseen-rev,shift-down]
-[--seeds 100,101,102] [--part lp,ft,scratch]``; prints mean ± std per
+Parts: ``lp`` (cuts x fixed C), ``ft`` (fine-tuning: cut x layers x learning
+rate x steps), ``scratch`` (budgets), ``probe`` (C by CV vs fixed, block
+weighting), ``gate`` (LP vs LP-FT with a CV-chosen step count, forced step
+counts, frozen class scores). ``lp`` and ``ft`` were run with an earlier
+probe (C search standardized on all rows, no scale floor, 11 C values).
+
+Run: ``python benchmarks/explore_recipe.py [--tasks gt4,prime,mod3,...]
+[--seeds 100,101,102,103,104] [--part probe,gate]``; prints mean ± std per
 configuration and task, and writes a JSON of every score with ``--out``.
 """
 
@@ -127,6 +133,71 @@ def run_scratch(d, y, yt, seed, out):
         )
 
 
+def run_probe_choice(src, d, y, yt, seed, out):
+    """C by inner CV vs fixed C, block weighting, for two cuts (final probe)."""
+    for cut in ("penultimate", "multi"):
+        net = _net(src, cut)
+        F, Ft = rp.extract(net, d.X_target), rp.extract(net, d.X_test)
+        confs = [("cv", "auto"), ("cv", False), ("cv", True)] + [
+            (C, bn) for C in (0.01, 0.1, 1.0, 10.0, 100.0) for bn in (False, True)
+        ]
+        for C, bn in confs:
+            if cut == "penultimate" and bn is not False:
+                continue
+            pr = rp.fit_probe(
+                F,
+                y,
+                C=C,
+                blocks=net.sktransfer_blocks,
+                block_norm=bn,
+                random_state=seed,
+            )
+            acc = float((rp.probe_logits(pr, Ft).argmax(1) == yt).mean())
+            out[f"probe {cut} C={C} bn={bn}"] = acc
+            out[f"time probe {cut} C={C} bn={bn}"] = pr.seconds
+
+
+GATE_CONFIGS = {
+    "LP multi": dict(cut="multi"),
+    "LPFT multi all gate=min": dict(cut="multi", tune="all", rule="min"),
+    "LPFT multi all gate=1se": dict(cut="multi", tune="all", rule="1se"),
+    "LPFT multi first gate=1se": dict(cut="multi", tune="first", rule="1se"),
+    "LP multi+input": dict(cut="multi+input"),
+    "LPFT multi+input all gate=1se": dict(cut="multi+input", tune="all"),
+    "LPFT multi+input first gate=1se": dict(cut="multi+input", tune="first"),
+    # forced fine-tuning, and the frozen class-score branch
+    **{
+        f"FT multi all {st} steps fs={fs}": dict(
+            cut="multi", tune="all", steps=st, freeze_scores=fs
+        )
+        for fs in (False, True)
+        for st in (25, 100, 400)
+    },
+    "LPFT multi all gate=1se fs=True": dict(
+        cut="multi", tune="all", freeze_scores=True
+    ),
+}
+
+
+def run_gate(src, d, y, yt, seed, out, task):
+    """LP vs LP-FT with the CV-gated step count (and forced step counts)."""
+    for name, kw in GATE_CONFIGS.items():
+        t0 = time.perf_counter()
+        m, info = rp.recipe_fit(src, d.X_target, y, seed=seed, cache_key=task, **kw)
+        out[f"{name}"] = accuracy(m, d.X_test, yt)
+        out[f"steps {name}"] = info["steps"]
+        out[f"time {name}"] = time.perf_counter() - t0
+
+
+_NETS = {}
+
+
+def _net(src, cut):
+    if (id(src), cut) not in _NETS:
+        _NETS[id(src), cut] = rp.features_model(src, cut, copy=False)
+    return _NETS[id(src), cut]
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--tasks", default=",".join(T.DEV))
@@ -148,6 +219,10 @@ def main():
                 run_ft(src, d, y, yt, seed, out, task)
             if "scratch" in parts:
                 run_scratch(d, y, yt, seed, out)
+            if "probe" in parts:
+                run_probe_choice(src, d, y, yt, seed, out)
+            if "gate" in parts:
+                run_gate(src, d, y, yt, seed, out, task)
             results.setdefault(task, {})[seed] = out
             print(f"done {task} seed {seed}", flush=True)
         per = results[task]
