@@ -32,6 +32,12 @@ hand-back report):
    probe's standardized units); the number of steps (0, 25, ..., 400) is
    chosen by the same 5-fold CV with the 1-SE rule (0: the probe alone).
 
+Recommended default: 1-4, the probe alone (``recipe_fit(tune=None)``).
+LP-FT (5) is opt-in: on the dev tasks its CV gate never made a seed worse,
+but on the panel it fine-tuned parity seed 0 for 100 steps and lost 11
+points (the gate's 4-row folds are noisy); it gains 1-3 points where the
+source's features are off (unseen classes, shifted inputs).
+
 ``recipe_fit`` runs 1-5. ``train_scratch`` is the matching from-scratch MLP
 trainer (same step-counted loop), used as a fair baseline. Training loops
 are traced once per architecture and reused across fits (``_Trainer``).
