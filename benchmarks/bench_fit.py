@@ -43,8 +43,8 @@ alternates (see ``_common.py``). Printed: the median time of each side,
 the median per-round ratios ``ours / peer``, the median final training loss
 of each side (the same work was done), and the load average.
 
-Run: ``python benchmarks/bench_fit.py [--epochs 20] [--repeats 4]`` (about
-1.5 min on two idle cores).
+Run: ``python benchmarks/bench_fit.py [--epochs 20] [--repeats 4]`` (3.5-5.5
+minutes measured on two cores shared with other jobs, load average 2-6).
 """
 
 from __future__ import annotations
