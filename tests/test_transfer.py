@@ -772,6 +772,45 @@ def test_warmup_trains_the_head_alone_then_fine_tunes(functional_mlp, target):
     assert clf.n_frozen_ == 0
 
 
+def _relu_layer(X, kernel, bias):
+    return np.maximum(X @ kernel + bias, 0.0)
+
+
+def test_warmup_trains_the_head_on_cached_features(pretrained_source, target, monkeypatch):
+    """Both phases train through the frozen-prefix cache: the warm-up (whole
+    base frozen) trains the head alone on the base's output, computed once;
+    the main phase (freeze=1) trains the rest on the first layer's output.
+
+    ``feature_cut_`` names only the main phase's cut, and callbacks see the
+    whole network either way, so what each phase trained on is read where
+    the recipe hands it to the training loop (the real loop still runs).
+    """
+    from sktransfer import _recipe
+
+    seen = []
+    real_train = _recipe.train
+
+    def spy(model, X, y, sample_weight, spec, **kwargs):
+        seen.append((tuple(model.inputs[0].shape[1:]), np.array(X), kwargs["epochs"]))
+        return real_train(model, X, y, sample_weight, spec, **kwargs)
+
+    monkeypatch.setattr(_recipe, "train", spy)
+    X, y = target
+    clf = make(pretrained_source, freeze=1, warmup_epochs=2, epochs=3).fit(X, y)
+
+    assert [epochs for _, _, epochs in seen] == [2, 3]
+    (warm_input, warm_X, _), (main_input, main_X, _) = seen
+    # the source is Input -> Dense(32) -> Dense(16) -> Dense(5), relu hidden
+    kernel1, bias1, kernel2, bias2 = pretrained_source.model_.get_weights()[:4]
+    hidden1 = _relu_layer(X, kernel1, bias1)
+    hidden2 = _relu_layer(hidden1, kernel2, bias2)
+    assert warm_input == (16,) and main_input == (32,)
+    np.testing.assert_allclose(warm_X, hidden2, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(main_X, hidden1, rtol=1e-5, atol=1e-5)
+    assert clf.feature_cut_ == pretrained_source.model_.layers[1].name
+    assert clf.n_warmup_epochs_ == 2
+
+
 class LearningRateRecorder(keras.callbacks.Callback):
     """The optimizer's learning rate at the start of every epoch."""
 
