@@ -719,8 +719,25 @@ def test_head_hidden_layers_and_dropout(pretrained_source, target):
     assert [layer.units for layer in dense] == [7, 6, 5]
     assert len(dropout) == 3 and all(layer.rate == 0.25 for layer in dropout)
     assert clf.model_.output.shape == (None, 5)
-    # dropout is off at prediction time: predictions are deterministic
-    np.testing.assert_array_equal(clf.predict_proba(X), clf.predict_proba(X))
+    # dropout is off at prediction time: predict_proba is the plain forward
+    # pass (computed here in NumPy, no dropout) through the source's two
+    # relu layers, the head's two (activation="relu", the default) and the
+    # softmax output ...
+    dense = [layer for layer in leaf_layers(clf.model_) if layer.weights]
+    assert len(dense) == 5
+    expected = X.astype(np.float64)
+    for layer in dense[:-1]:
+        kernel, bias = layer.get_weights()
+        expected = np.maximum(expected @ kernel + bias, 0.0)
+    kernel, bias = dense[-1].get_weights()
+    logits = expected @ kernel + bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba, expected, rtol=0, atol=1e-5)
+    # ... where the training-mode pass (dropout on) is not
+    training = keras.ops.convert_to_numpy(clf.model_(X, training=True))
+    assert np.abs(training - expected).max() > 0.05
 
 
 @pytest.mark.parametrize("n_classes", [2, 5])
