@@ -793,7 +793,9 @@ def _relu_layer(X, kernel, bias):
     return np.maximum(X @ kernel + bias, 0.0)
 
 
-def test_warmup_trains_the_head_on_cached_features(pretrained_source, target, monkeypatch):
+def test_warmup_trains_the_head_on_cached_features(
+    pretrained_source, target, monkeypatch
+):
     """Both phases train through the frozen-prefix cache: the warm-up (whole
     base frozen) trains the head alone on the base's output, computed once;
     the main phase (freeze=1) trains the rest on the first layer's output.
