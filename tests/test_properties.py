@@ -4,9 +4,11 @@ Hypothesis draws tiny datasets (2..30 rows) of tables and images, in every
 dtype a user may hand over (float16/32/64, ints, bool) with labels of every
 type scikit-learn accepts (ints, strings, bools, integral floats). Each
 example must either fit and predict correctly (labels from ``classes_``,
-probability rows summing to 1, the right shapes) or raise a ``ValueError`` /
-``TypeError`` raised by sktransfer or scikit-learn with a message. Any other
-exception, or any error raised from inside TensorFlow or Keras, fails.
+probability rows summing to 1, the right shapes) or, where the data is
+invalid, raise the ``ValueError`` that names that very problem and its fix
+(one class: "needs samples of at least 2 classes ... Check the labels";
+a wrong sample shape: both shapes and what to do). Any other exception or
+message, or any error raised from inside TensorFlow or Keras, fails.
 
 Examples are few (``max_examples`` 10-25) and derandomized so that the module
 runs in about a minute on two cores and the same way on every run.
@@ -15,6 +17,7 @@ runs in about a minute on two cores and the same way on every run.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,16 +110,37 @@ def _check_fitted(clf, X, y):
     assert np.asarray(predicted).dtype.kind == np.asarray(y).dtype.kind
 
 
+def _one_class_message(clf, y):
+    """The message for a y of one class: the problem, the label, the fix."""
+    label = np.unique(y)[0].item()
+    return (
+        rf"^{type(clf).__name__} needs samples of at least 2 classes, but y has "
+        rf"only 1 class \({re.escape(repr(label))}\)\. Check the labels, or the "
+        r"split that produced this training set\.$"
+    )
+
+
 def _fit_or_clear_error(clf, X, y, n_classes, expected_error=None):
-    """Fit; a ValueError/TypeError is fine only when the data is invalid."""
+    """Fit; a ValueError/TypeError is fine only when the data is invalid, and
+    then its message must name that problem and the fix.
+
+    ``expected_error`` is the regular expression of the message for invalid
+    data other than a single class (checked first by ``fit``).
+    """
     try:
         clf.fit(X, y)
     except (ValueError, TypeError) as exc:
         _check_clear_error(exc)
-        reasons = {"one class": n_classes < 2}
-        if expected_error is not None:
-            reasons[expected_error] = True
-        assert any(reasons.values()), f"valid data refused: {exc}"
+        if n_classes < 2:
+            expected = _one_class_message(clf, y)
+        else:
+            assert expected_error is not None, f"valid data refused: {exc}"
+            expected = expected_error
+        assert type(exc) is ValueError, f"{type(exc).__name__}: {exc}"
+        assert re.search(expected, str(exc)), (
+            f"the message does not name the problem and the fix:\n{exc}\n"
+            f"expected: {expected}"
+        )
         return None
     assert n_classes >= 2 and expected_error is None, "invalid data accepted"
     _check_fitted(clf, X, y)
@@ -155,7 +179,14 @@ def test_transfer_classifier_fits_any_small_dataset(n_features, data, freeze):
     clf = TransferClassifier(
         _source(), freeze=freeze, epochs=2, batch_size=8, random_state=0
     )
-    expected = "shape mismatch" if n_features != 5 else None
+    expected = None
+    if n_features != 5:
+        expected = (
+            rf"^X has sample shape \({n_features},\), but the pretrained network "
+            r"expects \(5,\)\. Reshape or resize X to the network's input "
+            r"\(e\.g\. X\.reshape\(len\(X\), \*shape\)\), or change the model's "
+            r"Input\.$"
+        )
     _fit_or_clear_error(clf, X, y, n_classes, expected_error=expected)
 
 
@@ -190,7 +221,22 @@ def test_predict_any_batch(which, n, sample_shape, dtype, data):
     except (ValueError, TypeError) as exc:
         _check_clear_error(exc)
         assert sample_shape != (5,), f"valid batch refused: {exc}"
-        assert "shape" in str(exc) or "features" in str(exc)
+        name = type(clf).__name__
+        shape = re.escape(str(sample_shape))
+        if len(sample_shape) == 1:  # a table with another number of columns
+            k = sample_shape[0]
+            fix = (
+                rf"X has {k} features, but {name} is expecting 5 features as "
+                r"input\. "
+            )
+        else:
+            fix = ""
+        expected = (
+            rf"^X has sample shape {shape}, but {name} was fitted on sample shape "
+            rf"\(5,\)\. {fix}Pass data shaped like the training data\.$"
+        )
+        assert type(exc) is ValueError, f"{type(exc).__name__}: {exc}"
+        assert re.search(expected, str(exc)), f"{exc}\nexpected: {expected}"
         return
     assert sample_shape == (5,), "a batch of the wrong shape was accepted"
     assert proba.shape == (n, 4)

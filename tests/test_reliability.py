@@ -949,9 +949,15 @@ def restore_global_rngs():
     "kind", ["pretrained_dropout", "pretrained_model_dropout", "transfer_dropout"]
 )
 def test_random_state_leaves_process_state_alone_and_reproduces(
-    kind, source, source_data, target_data
+    kind, source, source_data, digits
 ):
-    X, y = target_data if kind.startswith("transfer") else source_data
+    if kind.startswith("transfer"):
+        # 300 rows: a 10% split is 30 rows, above the 20 that trigger one
+        # (target_data's 150 rows would train without a split)
+        X, y = digits
+        X, y = X[y >= 5][:300], y[y >= 5][:300]
+    else:
+        X, y = source_data  # 400 rows: a 40-row split
     # built first: constructing an unseeded Keras layer draws from Python's
     # random by itself, which is the caller's business, not fit's
     estimator = _seeded_estimator(kind, source, len(np.unique(y)))
@@ -964,6 +970,9 @@ def test_random_state_leaves_process_state_alone_and_reproduces(
     _assert_same_state(before, _process_state())
     second = clone(estimator).set_params(random_state=7).fit(X, y)
     _assert_same_state(before, _process_state())
+    # the split happened (early stopping watched a validation loss)
+    assert "val_loss" in first.history_ and "val_loss" in second.history_
+    assert first.history_ == second.history_
     assert_allclose(first.predict_proba(X), second.predict_proba(X), atol=1e-6)
     if kind == "transfer_dropout":  # once: the seed does reach the network
         other = clone(estimator).set_params(random_state=8).fit(X, y)
