@@ -15,6 +15,8 @@ pipeline. Nothing here imports TensorFlow unless Keras runs on it.
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 
@@ -68,10 +70,17 @@ def training_data(X, y, sample_weight, batch_size, seed, shuffle):
         tf.TensorSpec((None,), y.dtype),
         tf.TensorSpec((None,), sample_weight.dtype),
     )
-    return tf.data.Dataset.from_generator(
-        _generator(X, y, sample_weight, batch_size, seed, shuffle),
-        output_signature=signature,
-    ).prefetch(2)
+    # a generator's length is unknown to tf.data: without it Keras warns
+    # "ran out of data" every epoch and counts one optimizer step too many
+    n_batches = math.ceil(len(y) / batch_size)
+    return (
+        tf.data.Dataset.from_generator(
+            _generator(X, y, sample_weight, batch_size, seed, shuffle),
+            output_signature=signature,
+        )
+        .apply(tf.data.experimental.assert_cardinality(n_batches))
+        .prefetch(2)
+    )
 
 
 def _generator(X, y, sample_weight, batch_size, seed, shuffle):

@@ -392,17 +392,6 @@ def test_generator_fed_fit_equals_the_tf_data_fit(breast_cancer, monkeypatch):
         assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "package bug: the generator-fed dataset has an unknown cardinality, so "
-        "Keras warns 'Your input ran out of data; interrupting training' every "
-        "epoch, and with one batch per epoch it advances the optimizer's "
-        "iteration counter twice per epoch (Adam's bias correction then trains "
-        "another network than the tf.data path). Fix in _backend.training_data: "
-        ".apply(tf.data.experimental.assert_cardinality(ceil(len(y) / batch_size)))"
-    ),
-)
 def test_generator_fed_adam_fit_is_silent_and_counts_its_steps(iris, monkeypatch):
     X, y = iris
 
