@@ -11,7 +11,6 @@ package:
 * the global seed generator and Python/NumPy RNG states that Keras draws
   default seeds from (``swap_global_seed_generator``);
 * ``Functional._run_through_graph`` to re-run a sub-graph on another tensor;
-* ``Layer._outbound_nodes``, the record of layers built on a layer's output;
 * attributes kept on a Keras object without Keras tracking them (``stash``).
 """
 
@@ -23,7 +22,6 @@ import keras
 
 __all__ = [
     "MIXING_STRATEGIES",
-    "outbound_nodes",
     "read_weights",
     "run_through_graph",
     "safe_mode_off",
@@ -65,11 +63,6 @@ def run_through_graph(model, tensor, operation_fn):
     layer (a copy, to build a new network wired to ``tensor``).
     """
     return model._run_through_graph(tensor, operation_fn=operation_fn)
-
-
-def outbound_nodes(layer):
-    """The mutable list of nodes built on ``layer``'s output."""
-    return layer._outbound_nodes
 
 
 def stash(obj, name, value):
