@@ -234,7 +234,7 @@ def combine_weights(X, y_encoded, sample_weight, class_weight, classes):
             if missing:
                 raise ValueError(
                     f"class_weight names class {missing[0]!r}, which is not "
-                    f"among the labels {list(classes)}."
+                    f"among the labels {np.asarray(classes).tolist()}."
                 )
             class_weight = {index[k]: v for k, v in class_weight.items()}
         weights = weights * compute_sample_weight(class_weight, y_encoded)

@@ -312,14 +312,6 @@ def test_network_input_match(network_shape, X_shape):
     check_network_input(_network(network_shape), X_shape, "the net")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "package bug: combine_weights formats the labels with list(classes), which "
-        "under NumPy 2 shows [np.str_('a'), np.str_('b')]; classes.tolist() reads "
-        "['a', 'b']"
-    ),
-)
 def test_unknown_class_weight_label_lists_the_labels_plainly():
     message = _message(
         lambda: combine_weights(
