@@ -162,9 +162,8 @@ class KerasClassifierBase(ScikerasSeam):
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes), dtype float32
-            Probabilities, columns ordered as ``classes_``; float32, the
-            precision the network computes in.
+        proba : ndarray of shape (n_samples, n_classes)
+            Probabilities, columns ordered as ``classes_``.
         """
         check_is_fitted(self, "classes_")
         raw = self._forward(self._validated(X)).astype(np.float64)
@@ -173,12 +172,7 @@ class KerasClassifierBase(ScikerasSeam):
             raw = np.hstack([1.0 - raw, raw])
         raw = np.clip(raw, 0.0, None)
         raw /= raw.sum(axis=1, keepdims=True)
-        # float32, the precision the network computes in (as Keras' own
-        # predict returns). BLAS kernels round a row's result differently
-        # depending on where it sits in a batch (about 1e-7 relative), so a
-        # float64 array would claim digits that change with row order;
-        # scikit-learn's checks compare float32 results at float32 tolerance
-        return raw.astype(np.float32)
+        return raw
 
     def predict(self, X):
         """Predicted class labels for X.

@@ -33,7 +33,7 @@ from ._keras_compat import run_through_graph, stash, stashed
 from ._network import add_head, cut_network
 from ._validation import check_network_input
 
-__all__ = ["DetachedNetwork", "DetachedPlan", "plan_detached"]
+__all__ = ["DetachedModelMixin", "DetachedNetwork", "DetachedPlan", "plan_detached"]
 
 
 class DetachedPlan:
@@ -222,3 +222,36 @@ class DetachedNetwork:
             "DetachedNetwork is not pickled: the estimator pickles its whole "
             "network instead."
         )
+
+
+class DetachedModelMixin:
+    """``model_`` for estimators whose fit may leave a :class:`DetachedNetwork`.
+
+    ``model_`` is built on first use after a fit on a shared frozen source;
+    otherwise it is the network the fit trained. Pickling builds it.
+    """
+
+    @property
+    def model_(self):
+        model = self.__dict__.get("_model")
+        if model is not None:
+            return model
+        detached = self.__dict__.get("_detached")
+        if detached is None:
+            raise AttributeError(
+                f"'{type(self).__name__}' object has no attribute 'model_'"
+            )
+        return detached.network()
+
+    @model_.setter
+    def model_(self, model):
+        self._model = model
+        self._detached = None
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        detached = state.get("_detached")
+        if detached is not None:  # pickle the whole network, built now
+            state["_model"] = detached.network()
+            state["_detached"] = None
+        return state

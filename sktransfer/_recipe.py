@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
+
 from ._cache import plan_cache, prefix_features
+from ._probe import fit_probe
 from ._training import train
 
 __all__ = ["Phases", "run_phases"]
@@ -31,14 +34,36 @@ class Phases:
     learning_rate : float
         Learning rate of the first phase.
     fine_tune_learning_rate : float or None
-        Of the main phase after a warm-up; None means a tenth of
-        ``learning_rate``.
+        Of the main phase after a warm-up or the probe; None means a tenth
+        of ``learning_rate``.
+    probe : bool
+        Solve the output layer as a linear probe first (``_probe``); then
+        no warm-up runs, and with the whole base frozen no Keras training.
+    blocks : list of int or None
+        Widths of the feature blocks the head reads (for the probe).
     """
 
     warmup_epochs: int
     epochs: int
     learning_rate: float
     fine_tune_learning_rate: float | None = None
+    probe: bool = False
+    blocks: list | None = None
+
+
+def solve_head(model, X, y, w, *, blocks, seed, memory):
+    """Set ``model``'s output layer to the linear probe on its input features.
+
+    The features are what the output layer reads, in inference mode (the
+    network as it stands: frozen or not, before any fine-tuning); with
+    ``memory`` they are cached like any frozen prefix's. Returns the chosen C.
+    """
+    head = model.layers[-1]
+    below = keras.Model(model.inputs[0], head.input)
+    features = prefix_features(below, X, memory)
+    probe = fit_probe(features, y, sample_weight=w, blocks=blocks, seed=seed)
+    head.set_weights([probe.kernel, probe.bias])
+    return probe.C
 
 
 def _train_phase(model, X, y, w, spec, *, cache_mode, memory, **kwargs):
@@ -69,12 +94,26 @@ def run_phases(
     """
     history, learning_rate = {}, phases.learning_rate
     cache = dict(cache_mode=cache_mode, memory=memory, split=split)
-    if phases.warmup_epochs:
+    if phases.probe:
+        # LP-FT (Kumar et al., ICLR 2022): a solved head, not a random one,
+        # is what fine-tuning starts from, so the first steps do not distort
+        # the pretrained features to fit a random head; it replaces the
+        # warm-up (measured: a warm-up then freeze=0 on 30 rows scored at
+        # chance where no warm-up scored 0.80)
+        solve_head(model, X, y, w, blocks=phases.blocks, seed=seed, memory=memory)
+        if n_frozen >= n_groups:
+            freeze(n_frozen)
+            return {}, 0, None  # the head is solved; nothing else trains
+    elif phases.warmup_epochs:
         freeze(n_groups)
         history, _ = _train_phase(
             model, X, y, w, spec, seed=seed, epochs=phases.warmup_epochs,
             learning_rate=learning_rate, **cache,
         )  # fmt: skip
+    if phases.probe or phases.warmup_epochs:
+        # the head is trained: fine-tune gently (on 20-row parity, LP-FT at
+        # the full 1e-3 lost 3 to 6 points to the probe alone; at a tenth
+        # it kept within 0.5 to 3, and 1e-5 within 0.5)
         learning_rate = (
             phases.fine_tune_learning_rate
             if phases.fine_tune_learning_rate is not None

@@ -33,7 +33,7 @@ LAYERS = [
     # freeze specs; network surgery
     ["_freeze", "_network"],
     # the training loop; sources; the feature cache
-    ["_training", "_sources", "_cache"],
+    ["_training", "_sources", "_cache", "_probe"],
     # the training recipe; fits on a shared frozen source
     ["_recipe", "_detached"],
     # the scikeras seam, then what the classifiers share (no scikeras)

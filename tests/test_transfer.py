@@ -58,8 +58,19 @@ NO_CACHE = (
 
 # --------------------------------------------------------------------- helpers
 def make(pretrained, **params):
-    """A quick, deterministic TransferClassifier (2 epochs, no early stop)."""
-    params = {"epochs": 2, "early_stopping": False, "random_state": 0, **params}
+    """A quick, deterministic TransferClassifier (2 epochs, no early stop).
+
+    These tests pin the structure of cuts, freezing and heads, so they cut
+    at the penultimate layer unless told otherwise (the default "multi"
+    cut is tested in test_probe.py).
+    """
+    params = {
+        "epochs": 2,
+        "early_stopping": False,
+        "random_state": 0,
+        "cut": "penultimate",
+        **params,
+    }
     return TransferClassifier(pretrained, **params)
 
 
@@ -481,7 +492,7 @@ def test_transfer_from_a_file_written_by_another_process(tmp_path):
         X = (X[:200] / 16.0).astype("float32")
         clf = TransferClassifier(
             sys.argv[1], freeze=1, head_hidden_layer_sizes=(4,),
-            head_dropout=0.1, epochs=1, random_state=0,
+            head_dropout=0.1, epochs=1, random_state=0, cut="penultimate"
         ).fit(X, y[:200])
         print(clf.base_layers_, clf.predict(X).shape)
         """
@@ -561,7 +572,7 @@ def test_cut_none_keeps_the_whole_network(functional_mlp, target):
 
 
 @pytest.mark.parametrize(
-    "cut, pooled", [("c_conv2", True), ("c_relu1", True), ("auto", False)]
+    "cut, pooled", [("c_conv2", True), ("c_relu1", True), ("penultimate", False)]
 )
 def test_spatial_output_gets_global_average_pooling(cnn, target_images, cut, pooled):
     X, y = target_images
@@ -843,19 +854,32 @@ class LearningRateRecorder(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize(
-    "warmup_epochs, fine_tune_learning_rate, expected",
-    [(1, None, [2e-3, 2e-4]), (1, 5e-4, [2e-3, 5e-4]), (0, None, [2e-3])],
+    "warmup_epochs, fine_tune_learning_rate, head_solver, expected",
+    [
+        (1, None, "auto", [2e-3, 2e-4]),
+        (1, 5e-4, "auto", [2e-3, 5e-4]),
+        (0, None, "adam", [2e-3]),
+        (0, None, "auto", [2e-4]),
+        (0, 5e-4, "lbfgs", [5e-4]),
+    ],
 )
 def test_fine_tune_learning_rate(
-    pretrained_source, target, warmup_epochs, fine_tune_learning_rate, expected
+    pretrained_source,
+    target,
+    warmup_epochs,
+    fine_tune_learning_rate,
+    head_solver,
+    expected,
 ):
     """Warm-up at learning_rate, then fine_tune_learning_rate (default: a
-    tenth of learning_rate); without warm-up, learning_rate throughout."""
+    tenth of learning_rate); the probe (LP-FT) is followed by the same
+    gentle rate; a random head without warm-up trains at learning_rate."""
     X, y = target
     recorder = LearningRateRecorder()
     clf = make(
         pretrained_source,
         freeze=1,
+        head_solver=head_solver,
         learning_rate=2e-3,
         warmup_epochs=warmup_epochs,
         fine_tune_learning_rate=fine_tune_learning_rate,
@@ -864,6 +888,7 @@ def test_fine_tune_learning_rate(
     ).fit(X, y)
     assert recorder.rates == pytest.approx(expected, rel=1e-6)
     assert len(clf.history_["loss"]) == warmup_epochs + 1
+    assert clf.n_warmup_epochs_ == warmup_epochs
 
 
 # ----------------------------------------------------------- 6. shape checks
@@ -1018,7 +1043,9 @@ def test_mobilenet_headless_base(mobilenet):
     freezable layers, freeze=-3 trains exactly the last three groups."""
     model, X, y = mobilenet
     weights_before = model_snapshot(model)
-    clf = make(model, cut=None, freeze=-3, epochs=1, batch_size=8).fit(X, y)
+    clf = make(
+        model, cut=None, freeze=-3, epochs=1, batch_size=8, head_solver="adam"
+    ).fit(X, y)
 
     groups = reference_groups(model)
     assert clf.base_layers_ == [group[0] for group in groups]
