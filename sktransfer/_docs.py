@@ -1,7 +1,7 @@
 """Parameter and attribute documentation shared by the estimators.
 
 Written once here and put into each estimator's docstring by
-:func:`fill_doc`, so the two classes cannot drift apart in wording.
+:func:`fill_doc`, so the classes cannot drift apart in wording.
 """
 
 from __future__ import annotations
@@ -11,6 +11,28 @@ import textwrap
 __all__ = ["fill_doc"]
 
 _SHARED = {
+    "pretrained_parameters": """
+pretrained : str, os.PathLike, keras.Model, estimator or callable
+    A ``.keras`` / ``.h5`` file, a Keras model (Sequential, functional or
+    with nested models such as a ``keras.applications`` network), a
+    fitted :class:`PretrainedClassifier`, ``TransferClassifier`` or
+    scikeras estimator (its ``model_``), or a callable returning a model.
+cut : "auto", int, str or None, default="auto"
+    Where to cut the pretrained network. ``"auto"`` drops the old
+    classification head (the last Dense layer with weights and what
+    follows it) and keeps a network without a Dense head whole; an int
+    ``k`` keeps ``model.layers[:k]``; a layer name keeps everything up to
+    and including that layer; ``None`` keeps the whole network. A spatial
+    output gets global average pooling (before the new head of
+    ``TransferClassifier``; as the output of ``TransferFeatures``).
+""",
+    "loading_parameters": """
+allow_unsafe : bool, default=False
+    Load a ``pretrained`` file with Keras ``safe_mode`` off. Only for
+    files you trust: code stored in them (a ``Lambda`` layer) runs.
+custom_objects : dict, default=None
+    Custom Keras classes needed to load a ``pretrained`` file.
+""",
     "training_parameters": """
 batch_size : int, default=32
     Minibatch size (capped at the number of training samples).

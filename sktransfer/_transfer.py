@@ -45,18 +45,7 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
 
     Parameters
     ----------
-    pretrained : str, os.PathLike, keras.Model, estimator or callable
-        A ``.keras`` / ``.h5`` file, a Keras model (Sequential, functional or
-        with nested models such as a ``keras.applications`` network), a
-        fitted :class:`PretrainedClassifier`, ``TransferClassifier`` or
-        scikeras estimator (its ``model_``), or a callable returning a model.
-    cut : "auto", int, str or None, default="auto"
-        Where to cut the pretrained network. ``"auto"`` drops the old
-        classification head (the last Dense layer with weights and what
-        follows it) and keeps a network without a Dense head whole; an int
-        ``k`` keeps ``model.layers[:k]``; a layer name keeps everything up to
-        and including that layer; ``None`` keeps the whole network. A spatial
-        output gets global average pooling before the head.
+    {pretrained_parameters}
     freeze : int or "all", default="all"
         How much of the base stays fixed, counted in layers that carry
         weights (nested models flattened; a normalization layer goes with the
@@ -98,11 +87,7 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
         the frozen part and builds the whole network (``model_``) when it is
         first asked for, so a candidate that is only scored never copies
         the source. Fitted estimators never share Keras layers.
-    allow_unsafe : bool, default=False
-        Load a ``pretrained`` file with Keras ``safe_mode`` off. Only for
-        files you trust: code stored in them (a ``Lambda`` layer) runs.
-    custom_objects : dict, default=None
-        Custom Keras classes needed to load a ``pretrained`` file.
+    {loading_parameters}
     random_state : int, RandomState instance or None, default=None
         Seeds the head's initialisation, dropout, shuffling and the
         validation split, without changing process-wide state.
