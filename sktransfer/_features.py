@@ -126,11 +126,11 @@ class TransferFeatures(
         Keep the features on disk (as ``Pipeline(memory=...)`` does), keyed
         by the cut network's weights and architecture and by the input rows,
         so grid-search candidates and folds sharing a cut reuse them, across
-        processes too. The entries are those of the frozen prefix of a
+        processes too. The entries are the ones a
         ``TransferClassifier(freeze="all", memory=...)`` on the same source,
-        cut and rows, when its whole base is frozen without
-        Dropout/noise layers: either estimator reuses the other's. Calls on
-        fewer than 64 rows are not cached.
+        cut and rows stores for its frozen base (when it caches the whole
+        base: no Dropout or noise layer in it), so either estimator reuses
+        the other's. Calls on fewer than 64 rows are not cached.
     {loading_parameters}
 
     Attributes
