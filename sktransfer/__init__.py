@@ -1,4 +1,4 @@
-"""sktransfer: transfer learning with Keras as ordinary scikit-learn classifiers.
+"""sktransfer: transfer learning with Keras as ordinary scikit-learn estimators.
 
 Public names are imported on first use (PEP 562), so ``import sktransfer``
 and ``sktransfer --help`` do not pay for importing TensorFlow.
@@ -8,11 +8,12 @@ import importlib
 
 from ._version import __version__ as __version__
 
-__all__ = ["PretrainedClassifier", "TransferClassifier", "load"]
+__all__ = ["PretrainedClassifier", "TransferClassifier", "TransferFeatures", "load"]
 
 _WHERE = {
     "PretrainedClassifier": "._pretrained",
     "TransferClassifier": "._transfer",
+    "TransferFeatures": "._features",
     "load": "._load",
 }
 

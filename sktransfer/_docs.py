@@ -1,7 +1,7 @@
 """Parameter and attribute documentation shared by the estimators.
 
 Written once here and put into each estimator's docstring by
-:func:`fill_doc`, so the two classes cannot drift apart in wording.
+:func:`fill_doc`, so the classes cannot drift apart in wording.
 """
 
 from __future__ import annotations
@@ -11,6 +11,36 @@ import textwrap
 __all__ = ["fill_doc"]
 
 _SHARED = {
+    "pretrained_parameters": """
+pretrained : str, os.PathLike, keras.Model, estimator or callable
+    A ``.keras`` / ``.h5`` file, a Keras model (Sequential, functional or
+    with nested models such as a ``keras.applications`` network), a
+    fitted :class:`PretrainedClassifier`, ``TransferClassifier`` or
+    scikeras estimator (its ``model_``), or a callable returning a model.
+cut : {"auto", "multi", "scores", "penultimate"}, int, str or None, \
+default="auto"
+    Which features of the pretrained network to use. Where the network
+    ends in a Dense classification head (its old head): ``"scores"`` keeps
+    what the source knows about its own classes, its class scores (logits)
+    and probabilities; ``"multi"`` (what ``"auto"`` means) adds the pooled
+    output of every weighted layer below the old head, as Head2Toe (Evci
+    et al., ICML 2022); ``"penultimate"`` drops the old head and what
+    follows it and reads the layer below. A network without a Dense head
+    is kept whole by all four. An int ``k`` keeps ``model.layers[:k]``; a
+    layer name keeps everything up to and including that layer (names win
+    over the four words above); ``None`` keeps the whole network. A spatial
+    output gets global average pooling (before the new head of
+    ``TransferClassifier``; as the output of ``TransferFeatures``). On
+    20-row targets a probe on ``"multi"`` beat one on ``"penultimate"`` by
+    6 to 13 points (README, "Transfer panel").
+""",
+    "loading_parameters": """
+allow_unsafe : bool, default=False
+    Load a ``pretrained`` file with Keras ``safe_mode`` off. Only for
+    files you trust: code stored in them (a ``Lambda`` layer) runs.
+custom_objects : dict, default=None
+    Custom Keras classes needed to load a ``pretrained`` file.
+""",
     "training_parameters": """
 batch_size : int, default=32
     Minibatch size (capped at the number of training samples).

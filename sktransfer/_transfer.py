@@ -49,26 +49,7 @@ class TransferClassifier(
 
     Parameters
     ----------
-    pretrained : str, os.PathLike, keras.Model, estimator or callable
-        A ``.keras`` / ``.h5`` file, a Keras model (Sequential, functional or
-        with nested models such as a ``keras.applications`` network), a
-        fitted :class:`PretrainedClassifier`, ``TransferClassifier`` or
-        scikeras estimator (its ``model_``), or a callable returning a model.
-    cut : {{"auto", "multi", "scores", "penultimate"}}, int, str or None, \
-default="auto"
-        Which features of the pretrained network the new head reads. Where
-        the network ends in a Dense classification head (its old head):
-        ``"scores"`` keeps what the source knows about its own classes, its
-        class scores (logits) and probabilities; ``"multi"`` (what ``"auto"``
-        means) adds the pooled output of every weighted layer below the old
-        head (as Head2Toe, Evci et al. 2022); ``"penultimate"`` drops the
-        old head and what follows it and reads the layer below. A network
-        without a Dense head is kept whole by all four. An int ``k`` keeps
-        ``model.layers[:k]``; a layer name keeps everything up to and
-        including that layer (names win over the four words above);
-        ``None`` keeps the whole network. A spatial output gets global
-        average pooling before the head. On 20-row targets the probe on
-        ``"multi"`` beat ``"penultimate"`` by 6 to 13 points (see README).
+    {pretrained_parameters}
     freeze : int or "all", default="all"
         How much of the base stays fixed, counted in layers that carry
         weights (nested models flattened; a normalization layer goes with the
@@ -124,11 +105,7 @@ default="auto"
         the frozen part and builds the whole network (``model_``) when it is
         first asked for, so a candidate that is only scored never copies
         the source. Fitted estimators never share Keras layers.
-    allow_unsafe : bool, default=False
-        Load a ``pretrained`` file with Keras ``safe_mode`` off. Only for
-        files you trust: code stored in them (a ``Lambda`` layer) runs.
-    custom_objects : dict, default=None
-        Custom Keras classes needed to load a ``pretrained`` file.
+    {loading_parameters}
     random_state : int, RandomState instance or None, default=None
         Seeds the head's initialisation, dropout, shuffling and the
         validation split, without changing process-wide state.

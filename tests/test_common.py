@@ -1,10 +1,12 @@
-"""scikit-learn's own estimator checks on both estimators.
+"""scikit-learn's own estimator checks on the estimators.
 
-Every check must pass except the two listed in ``EXPECTED_FAILED_CHECKS``,
-each with the reason it cannot pass (the sparse twin of the sample-weight
-check is not run: the estimator's tags say it refuses sparse input). They
-are run in strict xfail mode: if one of them starts passing, the suite fails
-and the entry must go.
+Every check must pass on the classifiers except the two listed in
+``EXPECTED_FAILED_CHECKS``, each with the reason it cannot pass (the sparse
+twin of the sample-weight check is not run: the estimator's tags say it
+refuses sparse input). They are run in strict xfail mode: if one of them
+starts passing, the suite fails and the entry must go. ``TransferFeatures``
+passes every check but the one in ``FEATURES_EXPECTED_FAILED_CHECKS``, which
+passes or fails by chance and so is not strict.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pytest
 from scikeras.wrappers import BaseWrapper
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sktransfer import PretrainedClassifier, TransferClassifier
+from sktransfer import PretrainedClassifier, TransferClassifier, TransferFeatures
 from sktransfer._base import ScikerasSeam
 from sktransfer._classifier import KerasClassifierBase
 
@@ -28,6 +30,20 @@ EXPECTED_FAILED_CHECKS = {
     "check_estimator_tags_renamed": (
         "walks the whole MRO and flags scikeras' BaseWrapper, which defines "
         "_more_tags; our classes define __sklearn_tags__ only"
+    ),
+}
+
+
+#: TransferFeatures has no scikeras in its MRO and trains nothing; its one
+#: declared failure passes or fails by chance, so it is not strict (below)
+FEATURES_EXPECTED_FAILED_CHECKS = {
+    "check_methods_sample_order_invariance": (
+        "TensorFlow's float32 matmul kernels round a row's dot products "
+        "differently depending on the row's position in the batch (float32 "
+        "rounding, about 1e-7 of the summed terms); the check compares at "
+        "rtol=1e-7 and atol=1e-9, finer than that, after an unseeded "
+        "permutation, so it passes or fails by chance. Features agree to "
+        "float32 rounding in any row order (tests/test_features.py)"
     ),
 }
 
@@ -85,6 +101,16 @@ def _small_transfer():
     xfail_strict=True,
 )
 def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@parametrize_with_checks(
+    # the same unbuilt source, kept whole: 16 ReLU features of any table
+    [TransferFeatures(_source_network, cut=None)],
+    expected_failed_checks=lambda estimator: FEATURES_EXPECTED_FAILED_CHECKS,
+    xfail_strict=False,  # its one expected failure is a matter of chance
+)
+def test_sklearn_transformer_checks(estimator, check):
     check(estimator)
 
 

@@ -259,16 +259,17 @@ def test_import_sktransfer_does_not_import_tensorflow():
     assert lines == [
         "[]",
         f"{sktransfer.__version__} ['PretrainedClassifier', 'TransferClassifier', "
-        "'load']",
+        "'TransferFeatures', 'load']",
         "[]",
     ]
 
 
 def test_public_names_resolve_lazily_to_their_modules():
-    from sktransfer import _load, _pretrained, _transfer
+    from sktransfer import _features, _load, _pretrained, _transfer
 
     assert sktransfer.PretrainedClassifier is _pretrained.PretrainedClassifier
     assert sktransfer.TransferClassifier is _transfer.TransferClassifier
+    assert sktransfer.TransferFeatures is _features.TransferFeatures
     assert sktransfer.load is _load.load
     assert vars(sktransfer)["load"] is _load.load  # kept after the first use
     with pytest.raises(

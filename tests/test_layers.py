@@ -39,8 +39,8 @@ LAYERS = [
     # the scikeras seam, then what the classifiers share (no scikeras)
     ["_base"],
     ["_classifier"],
-    # the estimators; load()
-    ["_pretrained", "_transfer"],
+    # the estimators (the classifiers; the feature transformer); load()
+    ["_pretrained", "_transfer", "_features"],
     ["_load"],
     # the command line (a package with the demo); the public entry points
     ["_cli"],
