@@ -221,7 +221,8 @@ def cut_network(model, cut, input_shape):
     if cut is None:
         return model
     layers = model.layers
-    if isinstance(cut, str) and cut in NAMED_CUTS:
+    names = [layer.name for layer in layers]
+    if isinstance(cut, str) and cut in NAMED_CUTS and cut not in names:
         position = _old_head(layers)
         if position is None:
             return model  # headless already (e.g. include_top=False)
@@ -239,7 +240,6 @@ def cut_network(model, cut, input_shape):
             return _knowledge_base(model, position, with_hidden=cut != "scores")
         output = layers[position].input
     elif isinstance(cut, str):
-        names = [layer.name for layer in layers]
         if cut not in names:
             raise ValueError(
                 f"cut={cut!r} is not a layer of the pretrained network. Its "

@@ -62,7 +62,7 @@ class TransferClassifier(
         Dropout before each Dense layer of the new head.
     activation : str, default="relu"
         Activation of the head's hidden layers.
-    head_solver : {{"auto", "lbfgs", "adam"}}, default="auto"
+    head_solver : {"auto", "lbfgs", "adam"}, default="auto"
         How the new output layer is fitted. ``"lbfgs"`` solves it as a
         linear probe: an L2-regularised multinomial logistic regression on
         the features it reads (scikit-learn's ``LogisticRegression``, solved

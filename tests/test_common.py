@@ -12,6 +12,7 @@ passes or fails by chance and so is not strict.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import pytest
 from scikeras.wrappers import BaseWrapper
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -44,6 +45,20 @@ FEATURES_EXPECTED_FAILED_CHECKS = {
         "rtol=1e-7 and atol=1e-9, finer than that, after an unseeded "
         "permutation, so it passes or fails by chance. Features agree to "
         "float32 rounding in any row order (tests/test_features.py)"
+    ),
+}
+
+
+#: checks that pass or fail by chance: a failure is reported as xfail with
+#: the reason, a pass as a pass (the two above are strict)
+CHANCE_FAILED_CHECKS = {
+    "check_methods_sample_order_invariance": (
+        "TensorFlow's float32 matmul kernels round a row's dot products "
+        "differently depending on the row's position in the batch (one "
+        "float32 step, 1e-7 to 3e-7 relative, measured); the check compares "
+        "predict_proba at rtol=1e-7 after an unseeded permutation, so it "
+        "passes or fails by chance. Labels and probabilities agree to "
+        "float32 rounding in any row order (test_row_order_changes_only_rounding)"
     ),
 }
 
@@ -101,7 +116,28 @@ def _small_transfer():
     xfail_strict=True,
 )
 def test_sklearn_estimator_checks(estimator, check):
-    check(estimator)
+    name = getattr(check, "func", check).__name__
+    try:
+        check(estimator)
+    except AssertionError:
+        if name in CHANCE_FAILED_CHECKS:
+            pytest.xfail(CHANCE_FAILED_CHECKS[name])
+        raise
+
+
+def test_row_order_changes_only_rounding(iris):
+    """What the chance failure above leaves: the same labels, and
+    probabilities equal to float32 rounding, in any row order."""
+    X, y = iris
+    clf = _small_estimator().fit(X, y)
+    order = np.random.RandomState(0).permutation(len(X))
+    for _ in range(5):
+        np.testing.assert_array_equal(clf.predict(X)[order], clf.predict(X[order]))
+        np.testing.assert_allclose(
+            clf.predict_proba(X)[order], clf.predict_proba(X[order]), rtol=2e-6,
+            atol=1e-7,
+        )  # fmt: skip
+        order = np.random.RandomState(order[0]).permutation(len(X))
 
 
 @parametrize_with_checks(
