@@ -67,7 +67,12 @@ class KerasClassifierBase(ScikerasSeam):
 
     _parameter_constraints: dict = {
         "optimizer": [str, type, keras.optimizers.Optimizer],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "learning_rate": [
+            Interval(numbers.Real, 0, None, closed="neither"),
+            keras.optimizers.schedules.LearningRateSchedule,
+            callable,
+            None,
+        ],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],

@@ -11,7 +11,9 @@ package:
 * the global seed generator and Python/NumPy RNG states that Keras draws
   default seeds from (``swap_global_seed_generator``);
 * ``Functional._run_through_graph`` to re-run a sub-graph on another tensor;
-* attributes kept on a Keras object without Keras tracking them (``stash``).
+* attributes kept on a Keras object without Keras tracking them (``stash``);
+* an optimizer's learning rate as it was given: a float, a schedule or a
+  callable (``own_learning_rate``; the public property evaluates it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import keras
 
 __all__ = [
     "MIXING_STRATEGIES",
+    "own_learning_rate",
     "read_weights",
     "run_through_graph",
     "safe_mode_off",
@@ -90,3 +93,16 @@ def read_weights(model):
             keras.ops.convert_to_numpy(getattr(v.value, "values", (v.value,))[0])
             for v in model.weights
         ]
+
+
+def own_learning_rate(optimizer):
+    """``optimizer``'s learning rate as given: a float, a schedule or a callable.
+
+    The public ``learning_rate`` property evaluates a schedule at the
+    current step; this returns the schedule (or callable) itself, and a
+    constant learning rate as a Python float.
+    """
+    value = optimizer._learning_rate
+    if isinstance(value, keras.Variable):
+        return float(keras.ops.convert_to_numpy(value))
+    return value

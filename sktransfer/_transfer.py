@@ -73,12 +73,11 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
         Epochs of training the new head alone on a fully frozen base before
         the ``freeze`` setting applies (two-phase fine-tuning).
     fine_tune_learning_rate : float, default=None
-        Learning rate after warm-up; ``None`` means ``learning_rate / 10``.
-        Without warm-up, training uses ``learning_rate`` throughout.
-    optimizer : str, keras.optimizers.Optimizer or class, default="adam"
-        Keras optimizer; ``optimizer__<name>`` parameters are routed to it.
-    learning_rate : float, default=1e-3
-        Learning rate (of the warm-up phase, when there is one).
+        Learning rate after warm-up; ``None`` means a tenth of the learning
+        rate (see ``learning_rate``), or the same schedule or callable,
+        restarted, when the learning rate is one. Without warm-up, training
+        uses the learning rate throughout.
+    {optimizer_parameters}
     epochs : int, default=200
         Maximum epochs of the main (fine-tuning) phase.
     {training_parameters}
@@ -179,7 +178,7 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
         warmup_epochs=0,
         fine_tune_learning_rate=None,
         optimizer="adam",
-        learning_rate=1e-3,
+        learning_rate=None,
         epochs=200,
         batch_size=32,
         early_stopping=True,
@@ -373,11 +372,14 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
                 "cache_features=True needs a frozen part to cache, but freeze="
                 f"{self.freeze!r} freezes nothing. Use cache_features='auto'."
             )
+        rate, tuned = self._learning_rate(), plain(self.fine_tune_learning_rate)
+        if tuned is None:  # a schedule or callable cannot be divided
+            tuned = rate / 10 if isinstance(rate, numbers.Real) else rate
         phases = Phases(
             warmup_epochs=int(self.warmup_epochs),
             epochs=int(self.epochs),
-            learning_rate=plain(self.learning_rate),
-            fine_tune_learning_rate=plain(self.fine_tune_learning_rate),
+            learning_rate=rate,
+            fine_tune_learning_rate=tuned,
         )
         self.history_, self.n_warmup_epochs_, self.feature_cut_ = run_phases(
             model, X, y, w, spec, phases, split=split, seed=seed, **how
