@@ -177,6 +177,7 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
 
     def _fit_model(self, X, y, sample_weight, seed):
         model = self._build(seed)
+        X = self._as_network_input(X, model)
         split = validation_split(
             y,
             early_stopping=self.early_stopping,

@@ -313,6 +313,7 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
         groups = freezable_groups(base)
         n_frozen = n_frozen_from_spec(self.freeze, groups)
         model = add_head(base, self.n_classes_, **self._head_params(seed))
+        X = self._as_network_input(X, model)
         self._run_phases(
             model,
             X,
@@ -333,6 +334,7 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
 
     def _fit_detached(self, plan, X, y, sample_weight, seed, spec, split):
         """Train only the part above a shared frozen prefix (``_detached``)."""
+        X = self._as_network_input(X, plan.prefix)
         features = prefix_features(plan.prefix, X, self.memory, plan.signature)
         head = self._head_params(seed)
         with temporary_seed(seed):
