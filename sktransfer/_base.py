@@ -135,7 +135,11 @@ class ScikerasSeam(BaseWrapper):
         is a handle on devices, not state: clones share it too (variables
         made under one strategy cannot be read under a deep copy of it).
         Metadata requests (``set_fit_request``) are kept, as
-        ``BaseEstimator``'s own clone keeps them.
+        ``BaseEstimator``'s own clone keeps them. A clone of a fitted
+        estimator is unfitted, as any scikit-learn clone; it remembers that
+        it came from a fitted one, so that using it as a ``pretrained``
+        source (a fitted estimator in a parameter grid, which ``GridSearchCV``
+        clones) can say why it is unfitted and what to pass instead.
         """
         params = self.get_params(deep=False)
         for name, value in params.items():
@@ -144,6 +148,8 @@ class ScikerasSeam(BaseWrapper):
         cloned = type(self)(**params)
         if hasattr(self, "_metadata_request"):
             cloned._metadata_request = copy.deepcopy(self._metadata_request)
+        if "classes_" in vars(self):
+            cloned._cloned_from_fitted = True
         return cloned
 
     def __getstate__(self):

@@ -145,6 +145,28 @@ def _load_private(path, *, allow_unsafe, custom_objects):
     return copy_model(model)
 
 
+def _unfitted_message(pretrained):
+    """Why an estimator given as ``pretrained`` has no network, and the fix."""
+    name = type(pretrained).__name__
+    message = f"pretrained={name} is not fitted: it has no Keras `model_`. "
+    if getattr(pretrained, "__dict__", {}).get("_cloned_from_fitted"):
+        message += (
+            "It is a clone of a fitted estimator, and cloning unfits: "
+            "GridSearchCV and other meta-estimators clone every value of a "
+            "parameter grid. Pass FrozenEstimator(est) (from sklearn.frozen; "
+            "cloning keeps it fitted), its network est.model_, or a saved "
+            ".keras file instead."
+        )
+    else:
+        message += (
+            "Fit it first, or pass its network (est.model_), a saved .keras "
+            "file, or FrozenEstimator(est) (from sklearn.frozen) instead; a "
+            "fitted estimator in a parameter grid needs one of those, as "
+            "GridSearchCV clones grid values and cloning unfits."
+        )
+    return message
+
+
 def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
     """Turn ``pretrained`` into a private ``keras.Model`` copy.
 
@@ -175,11 +197,7 @@ def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
     if hasattr(pretrained, "get_params") and hasattr(pretrained, "fit"):
         model = getattr(pretrained, "model_", None)
         if not isinstance(model, keras.Model):
-            raise ValueError(
-                f"pretrained={type(pretrained).__name__} is not fitted: it has no "
-                "Keras `model_`. Fit it first, or pass the Keras model or a "
-                "saved .keras file instead."
-            )
+            raise ValueError(_unfitted_message(pretrained))
         return copy_model(model)
     if callable(pretrained):
         model = pretrained()

@@ -50,6 +50,10 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
         with nested models such as a ``keras.applications`` network), a
         fitted :class:`PretrainedClassifier`, ``TransferClassifier`` or
         scikeras estimator (its ``model_``), or a callable returning a model.
+        Clones of this estimator share it, fitted. As a value in a parameter
+        grid, though, a fitted estimator arrives unfitted (``GridSearchCV``
+        clones grid values): give ``FrozenEstimator(est)``
+        (``sklearn.frozen``), ``est.model_`` or a saved file there.
     cut : "auto", int, str or None, default="auto"
         Where to cut the pretrained network. ``"auto"`` drops the old
         classification head (the last Dense layer with weights and what
