@@ -16,8 +16,13 @@ import weakref
 import keras
 
 from ._files import load_keras_model
-from ._graph import containers_and_leaves, weights_digest
-from ._keras_compat import MIXING_STRATEGIES, read_weights, safe_mode_off
+from ._graph import containers_and_leaves, leaves, weights_digest
+from ._keras_compat import (
+    MIXING_STRATEGIES,
+    read_weights,
+    reseed_layers,
+    safe_mode_off,
+)
 from ._network import defined_tensors
 
 __all__ = [
@@ -138,8 +143,12 @@ def _load_private(path, *, allow_unsafe, custom_objects):
     )
     if key is None or first or type(model).__name__ not in ("Functional", "Sequential"):
         # a file loaded once (a single fit) costs no extra copy: the freshly
-        # parsed model is already private
-        return model
+        # parsed model is already private. Except a Sequential network: parsed
+        # from a file, its layers are called more than once (extra inbound
+        # nodes), so no clean cut of it is found and the first fit would skip
+        # the feature cache that later fits (on copies) take. A copy has one
+        # node per layer.
+        return copy_model(model) if isinstance(model, keras.Sequential) else model
     with _LOADED_LOCK:  # loaded a second time: keep it, hand out a copy
         _LOADED[key] = model
     return copy_model(model)
@@ -167,7 +176,9 @@ def _unfitted_message(pretrained):
     return message
 
 
-def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
+def resolve_pretrained(
+    pretrained, *, allow_unsafe=False, custom_objects=None, seed=None
+):
     """Turn ``pretrained`` into a private ``keras.Model`` copy.
 
     Parameters
@@ -180,12 +191,23 @@ def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
         Load files with Keras ``safe_mode`` off (runs code stored in them).
     custom_objects : dict, default=None
         Custom layers needed to load a file.
+    seed : int, default=None
+        Restart the copy's random layers (Dropout, noise) from this seed, so
+        they do not depend on how the copy was made (a first load, a copy of
+        a kept model) or what ran before in the process.
 
     Returns
     -------
     model : keras.Model
         A model that shares no state with ``pretrained``.
     """
+    model = _resolve(pretrained, allow_unsafe, custom_objects)
+    if seed is not None:
+        reseed_layers(leaves(model), seed)
+    return model
+
+
+def _resolve(pretrained, allow_unsafe, custom_objects):
     if isinstance(pretrained, (str, os.PathLike)):
         return _load_private(
             os.fspath(pretrained),

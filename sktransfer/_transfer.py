@@ -311,6 +311,7 @@ class TransferClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBase)
                 self.pretrained,
                 allow_unsafe=self.allow_unsafe,
                 custom_objects=self.custom_objects,
+                seed=seed,
             )
         base = cut_network(source, self.cut, self.input_shape_)
         check_network_input(base, self.input_shape_, "the pretrained network")
