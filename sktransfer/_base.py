@@ -73,10 +73,14 @@ from scikeras.utils.transformers import ClassifierLabelEncoder  # noqa: E402
 from scikeras.wrappers import BaseWrapper  # noqa: E402
 from sklearn.base import BaseEstimator, clone  # noqa: E402
 
+from ._keras_compat import own_learning_rate  # noqa: E402
 from ._runtime import StrategySpec, temporary_seed  # noqa: E402
 from ._validation import plain  # noqa: E402
 
-__all__ = ["ScikerasSeam"]
+__all__ = ["DEFAULT_LEARNING_RATE", "ScikerasSeam"]
+
+#: the learning rate when neither the estimator nor the optimizer sets one
+DEFAULT_LEARNING_RATE = 1e-3
 
 
 class ScikerasSeam(BaseWrapper):
@@ -131,7 +135,11 @@ class ScikerasSeam(BaseWrapper):
         is a handle on devices, not state: clones share it too (variables
         made under one strategy cannot be read under a deep copy of it).
         Metadata requests (``set_fit_request``) are kept, as
-        ``BaseEstimator``'s own clone keeps them.
+        ``BaseEstimator``'s own clone keeps them. A clone of a fitted
+        estimator is unfitted, as any scikit-learn clone; it remembers that
+        it came from a fitted one, so that using it as a ``pretrained``
+        source (a fitted estimator in a parameter grid, which ``GridSearchCV``
+        clones) can say why it is unfitted and what to pass instead.
         """
         params = self.get_params(deep=False)
         for name, value in params.items():
@@ -140,6 +148,8 @@ class ScikerasSeam(BaseWrapper):
         cloned = type(self)(**params)
         if hasattr(self, "_metadata_request"):
             cloned._metadata_request = copy.deepcopy(self._metadata_request)
+        if "classes_" in vars(self):
+            cloned._cloned_from_fitted = True
         return cloned
 
     def __getstate__(self):
@@ -230,15 +240,59 @@ class ScikerasSeam(BaseWrapper):
         )
         return {name: plain(value) for name, value in routed.items()}
 
-    def _make_optimizer(self, learning_rate):
-        """A new optimizer from ``optimizer`` and ``optimizer__*`` params."""
+    def _learning_rate(self):
+        """The learning rate to train with: a float, a schedule or a callable.
+
+        ``learning_rate`` when set, else ``optimizer__learning_rate``, else
+        the optimizer object's own (a float, a ``LearningRateSchedule`` or a
+        callable), else 1e-3. Setting both ``learning_rate`` and
+        ``optimizer__learning_rate`` is an error: they name one setting.
+        """
+        explicit = plain(self.learning_rate)
         routed = self._routed("optimizer", strict=False)
+        if explicit is not None and "learning_rate" in routed:
+            raise ValueError(
+                f"learning_rate={explicit!r} and optimizer__learning_rate="
+                f"{routed['learning_rate']!r} are both set; they name the same "
+                "setting. Keep one (learning_rate is the one to grid-search)."
+            )
+        if explicit is not None:
+            return explicit
+        if routed.get("learning_rate") is not None:
+            return routed["learning_rate"]
+        if isinstance(self.optimizer, keras.optimizers.Optimizer):
+            return own_learning_rate(self.optimizer)
+        return DEFAULT_LEARNING_RATE
+
+    def _make_optimizer(self, learning_rate):
+        """A new optimizer from ``optimizer`` and ``optimizer__*`` params.
+
+        ``learning_rate`` (a float, a schedule or a callable, as
+        :meth:`_learning_rate` resolved it, possibly scaled for a phase)
+        replaces the optimizer's own. An optimizer object is rebuilt from
+        its config and a schedule deep-copied: a fit never uses, advances or
+        changes the user's objects.
+        """
+        routed = self._routed("optimizer", strict=False)
+        routed.pop("learning_rate", None)  # resolved by _learning_rate
+        if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            learning_rate = copy.deepcopy(learning_rate)
+        else:
+            learning_rate = plain(learning_rate)
         optimizer = self.optimizer
         if isinstance(optimizer, keras.optimizers.Optimizer):
             # never reuse (and mutate) a user's optimizer object
-            config = optimizer.get_config()
+            try:
+                config = optimizer.get_config()
+            except Exception as exc:  # a learning-rate callable Keras cannot save
+                raise TypeError(
+                    f"Could not copy optimizer={optimizer!r} ({exc}). Pass its "
+                    "learning rate as learning_rate= (a float, a "
+                    "keras.optimizers.schedules.LearningRateSchedule or a "
+                    "callable) instead."
+                ) from None
             config.update(routed)
-            config["learning_rate"] = routed.get("learning_rate", plain(learning_rate))
+            config["learning_rate"] = learning_rate
             return type(optimizer).from_config(config)
         try:
             optimizer = try_to_convert_strings_to_classes(
@@ -249,7 +303,7 @@ class ScikerasSeam(BaseWrapper):
                 f"optimizer={self.optimizer!r} is not a Keras optimizer name; use "
                 "e.g. 'adam', 'sgd', 'rmsprop' or a keras.optimizers class."
             ) from None
-        routed.setdefault("learning_rate", plain(learning_rate))
+        routed["learning_rate"] = learning_rate
         return unflatten_params(items=optimizer, params=routed)
 
     def _user_callbacks(self):

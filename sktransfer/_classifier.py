@@ -20,9 +20,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._archive import decode_array, encode_array, encode_params, write_archive
 from ._base import ScikerasSeam
+from ._network import defined_tensors
 from ._runtime import fresh_seed, run_inference
 from ._training import TrainSpec
-from ._validation import check_targets, combine_weights, validate_X
+from ._validation import as_input_dtype, check_targets, combine_weights, validate_X
 
 __all__ = ["KerasClassifierBase", "RoutedScoreMixin"]
 
@@ -62,12 +63,20 @@ class KerasClassifierBase(ScikerasSeam):
 
     Subclasses implement ``_fit_model(X, y, sample_weight, seed)``, which
     builds and trains ``self.model_``, usually through
-    ``_training.train(..., self._train_spec())``.
+    ``_training.train(..., self._train_spec())``. ``X`` arrives validated but
+    not cast: ``_as_network_input(X, network)`` casts it to the built
+    network's input dtype (float32, or integer ids for an ``Embedding``),
+    which prediction then follows.
     """
 
     _parameter_constraints: dict = {
         "optimizer": [str, type, keras.optimizers.Optimizer],
-        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "learning_rate": [
+            Interval(numbers.Real, 0, None, closed="neither"),
+            keras.optimizers.schedules.LearningRateSchedule,
+            callable,
+            None,
+        ],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
@@ -107,7 +116,8 @@ class KerasClassifierBase(ScikerasSeam):
                 f"{type(self).__name__} requires y to be passed, but the target "
                 "y is None."
             )
-        X, y = validate_X(self, X, reset=True, y=y)
+        # cast once the network (and its input dtype) is built: _fit_model
+        X, y = validate_X(self, X, reset=True, y=y, dtype=None)
         check_targets(y, type(self).__name__)
         self.classes_, y_encoded = self._encode_targets(y)
         self.n_classes_ = len(self.classes_)
@@ -125,6 +135,15 @@ class KerasClassifierBase(ScikerasSeam):
 
     def _check_fit_inputs(self, X):
         """Hook: subclasses check X against their parameters before training."""
+
+    def _as_network_input(self, X, network):
+        """X cast to ``network``'s input dtype, remembered for prediction.
+
+        A network without a defined input (subclassed) takes float32.
+        """
+        inputs = defined_tensors(network, "inputs")
+        self._input_dtype = str(inputs[0].dtype) if inputs else "float32"
+        return as_input_dtype(X, self._input_dtype, type(self).__name__)
 
     def _fit_model(self, X, y, sample_weight, seed):  # pragma: no cover
         raise NotImplementedError
@@ -146,7 +165,13 @@ class KerasClassifierBase(ScikerasSeam):
 
     # --------------------------------------------------------------- predict
     def _validated(self, X):
-        return validate_X(self, X, reset=False, input_shape=self.input_shape_)
+        return validate_X(
+            self,
+            X,
+            reset=False,
+            input_shape=self.input_shape_,
+            dtype=self.__dict__.get("_input_dtype", "float32"),
+        )
 
     def _forward(self, X):
         """Network output for validated X."""
@@ -259,3 +284,5 @@ class KerasClassifierBase(ScikerasSeam):
                 state["feature_names_in_"], dtype=object
             )
         self.model_ = model
+        inputs = defined_tensors(model, "inputs")
+        self._input_dtype = str(inputs[0].dtype) if inputs else "float32"

@@ -17,6 +17,10 @@ pretrained : str, os.PathLike, keras.Model, estimator or callable
     with nested models such as a ``keras.applications`` network), a
     fitted :class:`PretrainedClassifier`, ``TransferClassifier`` or
     scikeras estimator (its ``model_``), or a callable returning a model.
+    Clones of this estimator share it, fitted. As a value in a parameter
+    grid, though, a fitted estimator arrives unfitted (``GridSearchCV``
+    clones grid values): give ``FrozenEstimator(est)``
+    (``sklearn.frozen``), ``est.model_`` or a saved file there.
 cut : {"auto", "multi", "scores", "penultimate"}, int, str or None, \
 default="auto"
     Which features of the pretrained network to use. Where the network
@@ -59,6 +63,22 @@ callbacks : list, dict or keras.callbacks.Callback, default=None
     trains on cached features.
 class_weight : dict or "balanced", default=None
     Weights per class, multiplied into ``sample_weight``.
+""",
+    "optimizer_parameters": """
+optimizer : str, keras.optimizers.Optimizer or class, default="adam"
+    Keras optimizer; ``optimizer__<name>`` parameters are routed to it. An
+    instance is used as configured, its own learning rate or schedule
+    included, but every fit trains with a fresh copy built from its config:
+    the object itself is never used, advanced or changed.
+learning_rate : float, LearningRateSchedule, callable or None, default=None
+    The learning rate. ``None`` means ``optimizer__learning_rate`` if set,
+    else the optimizer object's own learning rate (a float, a
+    ``keras.optimizers.schedules.LearningRateSchedule`` or a callable),
+    else 1e-3. When set, it replaces the learning rate (or schedule) of an
+    optimizer object, so a grid over ``learning_rate`` works with a
+    configured optimizer object too. Setting both ``learning_rate`` and
+    ``optimizer__learning_rate`` raises ``ValueError``. A schedule is
+    copied per fit and starts at step 0 in every training phase.
 """,
     "runtime_parameters": """
 verbose : int, default=0

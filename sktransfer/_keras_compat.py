@@ -11,7 +11,10 @@ package:
 * the global seed generator and Python/NumPy RNG states that Keras draws
   default seeds from (``swap_global_seed_generator``);
 * ``Functional._run_through_graph`` to re-run a sub-graph on another tensor;
-* attributes kept on a Keras object without Keras tracking them (``stash``).
+* attributes kept on a Keras object without Keras tracking them (``stash``);
+* the state of the seed generators of random layers (``reseed_layers``);
+* an optimizer's learning rate as it was given: a float, a schedule or a
+  callable (``own_learning_rate``; the public property evaluates it).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import keras
 
 __all__ = [
     "MIXING_STRATEGIES",
+    "own_learning_rate",
     "read_weights",
+    "reseed_layers",
     "run_through_graph",
     "safe_mode_off",
     "stash",
@@ -90,3 +95,39 @@ def read_weights(model):
             keras.ops.convert_to_numpy(getattr(v.value, "values", (v.value,))[0])
             for v in model.weights
         ]
+
+
+def own_learning_rate(optimizer):
+    """``optimizer``'s learning rate as given: a float, a schedule or a callable.
+
+    The public ``learning_rate`` property evaluates a schedule at the
+    current step; this returns the schedule (or callable) itself, and a
+    constant learning rate as a Python float.
+    """
+    value = optimizer._learning_rate
+    if isinstance(value, keras.Variable):
+        return float(keras.ops.convert_to_numpy(value))
+    return value
+
+
+def reseed_layers(layers, seed):
+    """Restart the seed generators of ``layers`` (Dropout, noise...) from ``seed``.
+
+    A random layer built without an explicit seed draws its seed when it is
+    created, so a copy's seed depends on how many draws came before it (a
+    first load of a file parses it, later loads copy a kept model). The
+    k-th generator, in layer order, restarts from ``seed + k``.
+    """
+    generators = [
+        value
+        for layer in layers
+        for value in vars(layer).values()
+        if isinstance(value, keras.random.SeedGenerator)
+    ]
+    for k, generator in enumerate(generators):
+        state = generator.state
+        state.assign(
+            keras.ops.convert_to_numpy(
+                keras.ops.cast([(seed + k) % 2**31, 0], state.dtype)
+            )
+        )

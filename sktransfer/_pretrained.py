@@ -46,11 +46,7 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
         Activation of the hidden layers.
     dropout : float, default=0.0
         Dropout rate after each hidden Dense layer.
-    optimizer : str, keras.optimizers.Optimizer or class, default="adam"
-        Keras optimizer; ``optimizer__<name>`` parameters are routed to it. An
-        instance is copied, never reused.
-    learning_rate : float, default=1e-3
-        Learning rate given to the optimizer.
+    {optimizer_parameters}
     epochs : int, default=200
         Maximum number of passes over the training data.
     {training_parameters}
@@ -103,7 +99,7 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
         activation="relu",
         dropout=0.0,
         optimizer="adam",
-        learning_rate=1e-3,
+        learning_rate=None,
         epochs=200,
         batch_size=32,
         early_stopping=True,
@@ -181,6 +177,7 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
 
     def _fit_model(self, X, y, sample_weight, seed):
         model = self._build(seed)
+        X = self._as_network_input(X, model)
         split = validation_split(
             y,
             early_stopping=self.early_stopping,
@@ -195,7 +192,7 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
             self._train_spec(),
             seed=seed,
             epochs=int(self.epochs),
-            learning_rate=plain(self.learning_rate),
+            learning_rate=self._learning_rate(),
             split=split,
         )
         self.model_ = model

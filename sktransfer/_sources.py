@@ -16,8 +16,13 @@ import weakref
 import keras
 
 from ._files import load_keras_model
-from ._graph import containers_and_leaves, weights_digest
-from ._keras_compat import MIXING_STRATEGIES, read_weights, safe_mode_off
+from ._graph import containers_and_leaves, leaves, weights_digest
+from ._keras_compat import (
+    MIXING_STRATEGIES,
+    read_weights,
+    reseed_layers,
+    safe_mode_off,
+)
 from ._network import defined_tensors
 
 __all__ = [
@@ -138,14 +143,42 @@ def _load_private(path, *, allow_unsafe, custom_objects):
     )
     if key is None or first or type(model).__name__ not in ("Functional", "Sequential"):
         # a file loaded once (a single fit) costs no extra copy: the freshly
-        # parsed model is already private
-        return model
+        # parsed model is already private. Except a Sequential network: parsed
+        # from a file, its layers are called more than once (extra inbound
+        # nodes), so no clean cut of it is found and the first fit would skip
+        # the feature cache that later fits (on copies) take. A copy has one
+        # node per layer.
+        return copy_model(model) if isinstance(model, keras.Sequential) else model
     with _LOADED_LOCK:  # loaded a second time: keep it, hand out a copy
         _LOADED[key] = model
     return copy_model(model)
 
 
-def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
+def _unfitted_message(pretrained):
+    """Why an estimator given as ``pretrained`` has no network, and the fix."""
+    name = type(pretrained).__name__
+    message = f"pretrained={name} is not fitted: it has no Keras `model_`. "
+    if getattr(pretrained, "__dict__", {}).get("_cloned_from_fitted"):
+        message += (
+            "It is a clone of a fitted estimator, and cloning unfits: "
+            "GridSearchCV and other meta-estimators clone every value of a "
+            "parameter grid. Pass FrozenEstimator(est) (from sklearn.frozen; "
+            "cloning keeps it fitted), its network est.model_, or a saved "
+            ".keras file instead."
+        )
+    else:
+        message += (
+            "Fit it first, or pass its network (est.model_), a saved .keras "
+            "file, or FrozenEstimator(est) (from sklearn.frozen) instead; a "
+            "fitted estimator in a parameter grid needs one of those, as "
+            "GridSearchCV clones grid values and cloning unfits."
+        )
+    return message
+
+
+def resolve_pretrained(
+    pretrained, *, allow_unsafe=False, custom_objects=None, seed=None
+):
     """Turn ``pretrained`` into a private ``keras.Model`` copy.
 
     Parameters
@@ -158,12 +191,23 @@ def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
         Load files with Keras ``safe_mode`` off (runs code stored in them).
     custom_objects : dict, default=None
         Custom layers needed to load a file.
+    seed : int, default=None
+        Restart the copy's random layers (Dropout, noise) from this seed, so
+        they do not depend on how the copy was made (a first load, a copy of
+        a kept model) or what ran before in the process.
 
     Returns
     -------
     model : keras.Model
         A model that shares no state with ``pretrained``.
     """
+    model = _resolve(pretrained, allow_unsafe, custom_objects)
+    if seed is not None:
+        reseed_layers(leaves(model), seed)
+    return model
+
+
+def _resolve(pretrained, allow_unsafe, custom_objects):
     if isinstance(pretrained, (str, os.PathLike)):
         return _load_private(
             os.fspath(pretrained),
@@ -175,11 +219,7 @@ def resolve_pretrained(pretrained, *, allow_unsafe=False, custom_objects=None):
     if hasattr(pretrained, "get_params") and hasattr(pretrained, "fit"):
         model = getattr(pretrained, "model_", None)
         if not isinstance(model, keras.Model):
-            raise ValueError(
-                f"pretrained={type(pretrained).__name__} is not fitted: it has no "
-                "Keras `model_`. Fit it first, or pass the Keras model or a "
-                "saved .keras file instead."
-            )
+            raise ValueError(_unfitted_message(pretrained))
         return copy_model(model)
     if callable(pretrained):
         model = pretrained()

@@ -81,11 +81,11 @@ class TransferClassifier(
         ``head_solver="lbfgs"`` replaces it and is better on small data.
     fine_tune_learning_rate : float, default=None
         Learning rate of fine-tuning after the warm-up or the probe;
-        ``None`` means ``learning_rate / 10``.
-    optimizer : str, keras.optimizers.Optimizer or class, default="adam"
-        Keras optimizer; ``optimizer__<name>`` parameters are routed to it.
-    learning_rate : float, default=1e-3
-        Learning rate (of the warm-up phase, when there is one).
+        ``None`` means a tenth of the learning rate (see ``learning_rate``),
+        or the same schedule or callable, restarted, when the learning rate
+        is one. A random head without warm-up trains at the learning rate
+        throughout.
+    {optimizer_parameters}
     epochs : int, default=200
         Maximum epochs of the main (fine-tuning) phase.
     {training_parameters}
@@ -184,7 +184,7 @@ class TransferClassifier(
         warmup_epochs=0,
         fine_tune_learning_rate=None,
         optimizer="adam",
-        learning_rate=1e-3,
+        learning_rate=None,
         epochs=200,
         batch_size=32,
         early_stopping=True,
@@ -294,12 +294,14 @@ class TransferClassifier(
                 self.pretrained,
                 allow_unsafe=self.allow_unsafe,
                 custom_objects=self.custom_objects,
+                seed=seed,
             )
         base = cut_network(source, self.cut, self.input_shape_)
         check_network_input(base, self.input_shape_, "the pretrained network")
         groups = freezable_groups(base)
         n_frozen = n_frozen_from_spec(self.freeze, groups)
         model = add_head(base, self.n_classes_, **self._head_params(seed))
+        X = self._as_network_input(X, model)
         self._run_phases(
             model,
             X,
@@ -321,6 +323,7 @@ class TransferClassifier(
 
     def _fit_detached(self, plan, X, y, sample_weight, seed, spec, split):
         """Train only the part above a shared frozen prefix (``_detached``)."""
+        X = self._as_network_input(X, plan.prefix)
         features = prefix_features(plan.prefix, X, self.memory, plan.signature)
         head = self._head_params(seed)
         with temporary_seed(seed):
@@ -361,11 +364,14 @@ class TransferClassifier(
                 "cache_features=True needs a frozen part to cache, but freeze="
                 f"{self.freeze!r} freezes nothing. Use cache_features='auto'."
             )
+        rate, tuned = self._learning_rate(), plain(self.fine_tune_learning_rate)
+        if tuned is None:  # a schedule or callable cannot be divided
+            tuned = rate / 10 if isinstance(rate, numbers.Real) else rate
         phases = Phases(
             warmup_epochs=int(self.warmup_epochs),
             epochs=int(self.epochs),
-            learning_rate=plain(self.learning_rate),
-            fine_tune_learning_rate=plain(self.fine_tune_learning_rate),
+            learning_rate=rate,
+            fine_tune_learning_rate=tuned,
             probe=self.head_solver == "lbfgs"
             or (
                 self.head_solver == "auto"

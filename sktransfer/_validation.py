@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = [
+    "as_input_dtype",
     "plain",
     "check_network_input",
     "check_targets",
@@ -146,6 +147,8 @@ def validate_X(estimator, X, *, reset, y=None, dtype="float32", input_shape=None
     and ``feature_names_in_``; the checks it would phrase for tables only
     (sample shape, finiteness) are made here first, for images too.
     ``input_shape`` is the fitted sample shape (checked when not ``reset``).
+    ``dtype=None`` leaves the (numeric) X as it is, for a caller that casts
+    it with :func:`as_input_dtype` once the network's input dtype is known.
     """
     name = type(estimator).__name__
     shape = _check_raw(X, name)
@@ -163,25 +166,38 @@ def validate_X(estimator, X, *, reset, y=None, dtype="float32", input_shape=None
     else:
         X, y = validate_data(estimator, X, y, **kwargs)
     _check_finite(X, name)
+    if dtype is not None:
+        X = as_input_dtype(X, dtype, name)
+    return X if y is None else (X, y)
+
+
+def as_input_dtype(X, dtype, name):
+    """Validated X cast to a network's input ``dtype``, values checked.
+
+    Floats: values beyond the target's range are an error, not ``inf``.
+    Integers (token or category ids): non-integer or out-of-range values
+    are an error, not silently truncated. ``name`` is the estimator's.
+    """
     target = np.dtype(dtype)
-    if target.kind == "f":
-        with np.errstate(over="ignore"):  # overflow is reported just below
-            converted = np.asarray(X, dtype=target)
-        if (
-            X.dtype.kind == "f"
-            and X.dtype.itemsize > target.itemsize
-            and not np.isfinite(converted).all()
-        ):
-            # finite float64 values beyond float32's range (|x| > 3.4e38)
-            # become inf in the cast and then NaN probabilities, silently
-            raise ValueError(
-                f"X holds values too large for {target} (the network's "
-                f"precision): largest magnitude {np.abs(X).max():.3g}. Scale the "
-                "features first, e.g. with StandardScaler in a Pipeline."
-            )
-    else:
-        converted = _to_integer(X, target, name)
-    return converted if y is None else (converted, y)
+    if target.kind in "iu":
+        return _to_integer(X, target, name)
+    if target.kind != "f":
+        return np.asarray(X, dtype=target)
+    with np.errstate(over="ignore"):  # overflow is reported just below
+        converted = np.asarray(X, dtype=target)
+    if (
+        X.dtype.kind == "f"
+        and X.dtype.itemsize > target.itemsize
+        and not np.isfinite(converted).all()
+    ):
+        # finite float64 values beyond float32's range (|x| > 3.4e38)
+        # become inf in the cast and then NaN probabilities, silently
+        raise ValueError(
+            f"X holds values too large for {target} (the network's "
+            f"precision): largest magnitude {np.abs(X).max():.3g}. Scale the "
+            "features first, e.g. with StandardScaler in a Pipeline."
+        )
+    return converted
 
 
 def _to_integer(X, target, name):

@@ -245,6 +245,35 @@ def check_learning_curves(out):
     assert (verdict == "helps") == (two_best < one_best)
 
 
+def check_text_transfer(out):
+    assert "source: 1200 documents, 8 topics, vocabulary 300, 40 tokens each" in out
+    n_train, shots, n_test = grab(
+        r"^target: (\d+) labelled documents \((\d+) per class\), (\d+) to test, "
+        r"classes \['hobbies', 'news', 'science'\]$",
+        out,
+        convert=int,
+    )
+    assert n_train == 3 * shots and n_train + n_test == 2000
+    # the estimators followed the network's integer input
+    assert "source network input dtype: int32" in out
+    rows = table(out, "model ", 4)
+    names = [
+        "transfer, frozen",
+        "transfer, fine-tuned",
+        "from scratch",
+        "bag-of-words logistic",
+    ]
+    assert list(rows) == names
+    scores = {name: rows[name][0] for name in names}
+    # 3 classes: chance is 1/3; the transferred embeddings carry the topics
+    assert all(0 <= v <= 1 for v in scores.values())
+    assert max(scores["transfer, frozen"], scores["transfer, fine-tuned"]) > 0.6
+    assert scores[grab(r"^best: (.+)$", out, convert=str)] == max(scores.values())
+    gap = grab(rf"^transfer vs best baseline: ({NUMBER}) points$", out)
+    expected = max(scores[n] for n in names[:2]) - max(scores[n] for n in names[2:])
+    assert gap == pytest.approx(100 * expected, abs=0.11)
+
+
 #: examples covered here and what their output must show (plot_quickstart.py
 #: and plot_dask_grid_search.py are tested elsewhere)
 EXAMPLES = {
@@ -252,6 +281,7 @@ EXAMPLES = {
     "plot_pipeline_calibration.py": check_pipeline_calibration,
     "plot_image_transfer.py": check_image_transfer,
     "plot_learning_curves.py": check_learning_curves,
+    "plot_text_transfer.py": check_text_transfer,
 }
 
 
