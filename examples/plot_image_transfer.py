@@ -94,8 +94,17 @@ def feature_spread(network, X):
 
 
 def fit_and_score(pretrained, freeze):
+    # a head trained by the optimizer from a random start, where the trap
+    # shows. (The default head, a logistic regression on standardized
+    # features, rescales even a tiny feature spread, but its features are
+    # still the collapsed ones: calibrate first either way.)
     clf = TransferClassifier(
-        pretrained, cut=None, freeze=freeze, epochs=EPOCHS, random_state=0
+        pretrained,
+        cut=None,
+        freeze=freeze,
+        head_solver="adam",
+        epochs=EPOCHS,
+        random_state=0,
     )
     clf.fit(X_train, y_train)
     predictions = clf.predict(X_test)

@@ -170,7 +170,14 @@ def _knowledge_base(model, position, *, with_hidden):
         for layer in layers[:position]:
             if _has_weights(layer) and not isinstance(layer, normalization):
                 parts.append(_pooled(layer.output, name("source_pool")))
-    scores = keras.layers.Dense(head.units, name=name("source_logits"))
+    # zeros: the weights are the head's, set below; an unseeded initializer
+    # would draw its seed from Python's global random state
+    scores = keras.layers.Dense(
+        head.units,
+        kernel_initializer="zeros",
+        bias_initializer="zeros",
+        name=name("source_logits"),
+    )
     logits = scores(head.input)
     kernel, *bias = head.get_weights()
     scores.set_weights(

@@ -29,8 +29,20 @@ ATOL = 1e-5
 
 # --------------------------------------------------------------------- helpers
 def make(pretrained, **params):
-    """A quick, deterministic TransferClassifier (3 epochs, no early stop)."""
-    params = {"epochs": 3, "early_stopping": False, "random_state": 0, **params}
+    """A quick, deterministic TransferClassifier (3 epochs, no early stop).
+
+    The cache serves training with the optimizer: these fits cut at the
+    penultimate layer and train the head with Adam (the default probe
+    trains nothing through the cache; test_probe.py covers it).
+    """
+    params = {
+        "epochs": 3,
+        "early_stopping": False,
+        "random_state": 0,
+        "cut": "penultimate",
+        "head_solver": "adam",
+        **params,
+    }
     return TransferClassifier(pretrained, **params)
 
 

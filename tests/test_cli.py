@@ -431,7 +431,9 @@ def test_transfer_from_a_plain_keras_model_file(suffix, files, capsys, tmp_path)
     assert status == 0, err
     rows = table_rows(out)
     assert [spec for spec, _, _ in rows] == [0, "all"]
-    assert "all (2 of 2)" in out  # its two Dense layers below the head
+    # its two Dense layers below the head and the copy of the head that
+    # gives the source's class scores (the default cut, "multi")
+    assert "all (3 of 3)" in out
     model = load(out_path)
     assert isinstance(model, TransferClassifier)
     assert model.freeze == next(spec for spec, _, star in rows if star)
@@ -632,7 +634,7 @@ def test_demo_quick_prints_tables_and_writes_figure(tmp_path):
     assert "Traceback" not in result.stderr
     text = result.stdout
     assert "Freeze depth vs 2-fold CV accuracy" in text
-    for depth in ("0 (0 of 2)", "1 (1 of 2)", "2 (2 of 2)", "all (2 of 2)"):
+    for depth in ("0 (0 of 3)", "1 (1 of 3)", "2 (2 of 3)", "all (3 of 3)"):
         assert depth in text
     assert "Test accuracy on 777 held-out target digits" in text
     assert "gain of transfer" in text

@@ -60,6 +60,11 @@ CHANCE_FAILED_CHECKS = {
         "passes or fails by chance. Labels and probabilities agree to "
         "float32 rounding in any row order (test_row_order_changes_only_rounding)"
     ),
+    "check_methods_subset_invariance": (
+        "the same float32 rounding: a row's result depends on the batch it "
+        "is computed in (measured: up to 2.4e-7 absolute, 1.8e-6 relative "
+        "on the checks' 3-class toy data) and the check compares at 1e-7"
+    ),
 }
 
 

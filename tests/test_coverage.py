@@ -94,7 +94,11 @@ def target(digits_target):
 
 
 def transfer(source, **params):
+    # the optimizer-trained path at the penultimate cut (test_probe.py
+    # covers the default probe)
     params = {
+        "cut": "penultimate",
+        "head_solver": "adam",
         "epochs": 20,
         "learning_rate": 1e-2,
         "early_stopping": False,
@@ -562,6 +566,7 @@ def test_save_and_load_restore_every_fitted_attribute(
         memory = {"memory": str(tmp_path / "memory")} if kind.endswith("memory") else {}
         est = TransferClassifier(
             cancer_source_file,
+            cut="penultimate",
             freeze=1,
             warmup_epochs=2,
             epochs=3,

@@ -96,7 +96,7 @@ def test_transform_is_the_cut_networks_output(pretrained_source, digits_target):
     X, _ = digits_target
     model = pretrained_source.model_
     before = weights_digest(model)
-    features = TransferFeatures(pretrained_source).fit(X)
+    features = TransferFeatures(pretrained_source, cut="penultimate").fit(X)
     Z = features.transform(X)
     expected_cut = auto_cut_layer(model)
     assert features.feature_cut_ == expected_cut
@@ -146,7 +146,7 @@ def test_row_order_changes_features_only_within_float32(
     """What test_common's one expected failure rests on: permuting rows moves
     a feature only by float32 rounding of the sums that make it."""
     X, _ = digits_target
-    features = TransferFeatures(pretrained_source).fit(X)
+    features = TransferFeatures(pretrained_source, cut="penultimate").fit(X)
     order = np.random.RandomState(0).permutation(len(X))
     assert_allclose(
         features.transform(X)[order], features.transform(X[order]), rtol=RTOL, atol=ATOL
@@ -160,7 +160,9 @@ def test_linear_probe_beats_chance_and_matches_manual_features(
     X, y = digits_target
     train, test = slice(0, 600), slice(600, None)
     probe = make_pipeline(
-        TransferFeatures(pretrained_source), StandardScaler(), LogisticRegression()
+        TransferFeatures(pretrained_source, cut="penultimate"),
+        StandardScaler(),
+        LogisticRegression(),
     ).fit(X[train], y[train])
     accuracy = probe.score(X[test], y[test])
     assert accuracy > 2 * (1 / 5)  # five classes: chance is 0.2
@@ -182,7 +184,8 @@ def test_pandas_output_and_feature_names(pretrained_source, digits_target):
     X, _ = digits_target
     frame = pd.DataFrame(X[:50], columns=[f"pixel{i}" for i in range(X.shape[1])])
     frame.index = frame.index + 1000
-    features = TransferFeatures(pretrained_source).set_output(transform="pandas")
+    features = TransferFeatures(pretrained_source, cut="penultimate")
+    features.set_output(transform="pandas")
     out = features.fit(frame).transform(frame)
     names = [f"transferfeatures{i}" for i in range(16)]
     assert isinstance(out, pd.DataFrame)
@@ -312,8 +315,8 @@ def test_a_callable_source_is_called_per_fit_under_a_fixed_seed(digits_target):
         hidden = keras.layers.Dense(8, activation="tanh")(inputs)
         return keras.Model(inputs, keras.layers.Dense(2)(hidden))
 
-    first = TransferFeatures(build).fit(X[:30]).transform(X[:30])
-    second = TransferFeatures(build).fit(X[:30]).transform(X[:30])
+    first = TransferFeatures(build, cut="penultimate").fit(X[:30]).transform(X[:30])
+    second = TransferFeatures(build, cut="penultimate").fit(X[:30]).transform(X[:30])
     assert first.shape == (30, 8)
     assert_array_equal(first, second)
 
@@ -394,3 +397,17 @@ def test_pickle_and_joblib_round_trips(pretrained_source, digits_target, tmp_pat
 def test_public_name(pretrained_source):
     assert "TransferFeatures" in sktransfer.__all__
     assert sktransfer.TransferFeatures is _features.TransferFeatures
+
+
+def test_default_cut_keeps_the_sources_class_knowledge(
+    pretrained_source, digits_target
+):
+    """``cut="auto"`` is "multi": both hidden layers, then the source's five
+    logits and five probabilities, the last equal to the source's predict."""
+    X = digits_target[0][:40]
+    features = TransferFeatures(pretrained_source).fit(X)
+    Z = features.transform(X)
+    assert Z.shape == (40, 32 + 16 + 5 + 5)
+    np.testing.assert_allclose(
+        Z[:, -5:], pretrained_source.model_.predict(X, verbose=0), rtol=1e-5, atol=1e-6
+    )

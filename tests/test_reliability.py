@@ -267,6 +267,9 @@ class Ctx:
         return quick(PretrainedClassifier, *args, callbacks=[self.flag], **params)
 
     def T(self, *args, **params):
+        # the penultimate cut: the freeze-range messages below count its
+        # two hidden layers
+        params = {"cut": "penultimate", **params}
         return quick(TransferClassifier, *args, callbacks=[self.flag], **params)
 
 

@@ -198,10 +198,15 @@ def test_train_refuses_a_diverged_network(iris_data):
 # ---------------------------------------------------------------- network
 def test_cut_network_forms():
     model = mlp(4, 3)
-    assert [layer.name for layer in cut_network(model, "auto", (4,)).layers] == [
+    assert [layer.name for layer in cut_network(model, "penultimate", (4,)).layers] == [
         "x",
         "hidden",
     ]
+    # "auto" is "multi": the hidden layer, then the source's logits and
+    # probabilities, concatenated
+    auto = cut_network(model, "auto", (4,))
+    assert [layer.name for layer in auto.layers][:2] == ["x", "hidden"]
+    assert auto.outputs[0].shape[-1] == 8 + 3 + 3
     assert cut_network(model, None, (4,)) is model
     assert cut_network(model, "hidden", (4,)).outputs[0].shape[-1] == 8
     assert cut_network(model, -1, (4,)).outputs[0].shape[-1] == 8
@@ -213,7 +218,7 @@ def test_cut_network_forms():
 
 def test_cut_network_builds_an_unbuilt_sequential_and_wraps_a_subclass():
     sequential = keras.Sequential([keras.layers.Dense(5), keras.layers.Dense(2)])
-    base = cut_network(sequential, "auto", (3,))
+    base = cut_network(sequential, "penultimate", (3,))
     assert base.outputs[0].shape[-1] == 5
 
     class Net(keras.Model):

@@ -196,7 +196,9 @@ def test_an_unbuilt_sequential_source_is_built_on_the_data():
     def source():
         return keras.Sequential([keras.layers.Dense(8), keras.layers.Dense(3)])
 
-    est = TransferClassifier(source, freeze=0, epochs=2, random_state=0)
+    est = TransferClassifier(
+        source, cut="penultimate", freeze=0, epochs=2, random_state=0
+    )
     est.fit(X_IRIS, Y_IRIS)
     assert est.input_shape_ == (4,)
-    assert len(est.base_layers_) == 1  # cut="auto" dropped the last Dense
+    assert len(est.base_layers_) == 1  # the cut dropped the last Dense
