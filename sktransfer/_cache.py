@@ -141,18 +141,31 @@ def plan_cache(model, mode):
 
 
 def prefix_signature(prefix):
-    """Name-free identity of a prefix: layer types, configs and weights.
+    """Name-free identity of a prefix: layer types, configs, wiring, weights.
 
     Nested models are walked to their layers (a nested model's own config
     lists its layers' names). ``trainable`` is left out: the features are
-    always computed in inference mode, where it changes nothing.
+    always computed in inference mode, where it changes nothing. The shapes
+    each layer reads stand in for the wiring: the "scores" and "multi" cuts
+    of one source hold the very same layers, and only what their
+    Concatenate reads tells them apart.
     """
     digest = hashlib.sha1(usedforsecurity=False)
     for leaf in leaves(prefix):
         config = leaf.get_config()
         config = {k: v for k, v in config.items() if k not in ("name", "trainable")}
         digest.update(f"{type(leaf).__name__}{sorted(config.items())!r}".encode())
+        digest.update(repr(_input_shapes(leaf)).encode())
+    digest.update(repr([tuple(t.shape) for t in prefix.outputs]).encode())
     return weights_digest(prefix.get_weights(), digest)
+
+
+def _input_shapes(layer):
+    """The shapes ``layer`` reads (None where it is called more than once)."""
+    try:
+        return keras.tree.map_structure(lambda t: tuple(t.shape), layer.input)
+    except (AttributeError, ValueError):
+        return None
 
 
 def _compute(signature, X, prefix):

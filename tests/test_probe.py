@@ -183,3 +183,18 @@ def test_probe_honours_class_weight(parity):
     plain = TransferClassifier(source, random_state=0).fit(X, y)
     share = lambda clf: np.mean(clf.predict(data.X_test) == "odd")  # noqa: E731
     assert share(odd_heavy) > share(plain)
+
+
+def test_cuts_sharing_their_layers_do_not_share_cache_entries(parity, tmp_path):
+    """ "scores" and "multi" hold the same layers, wired differently: their
+    cached features must not be confused (they were, keyed by layers alone)."""
+    data, source = parity
+    X, y = data.X_target, data.y_target
+    for cut in ("multi", "scores", "multi"):
+        cached = TransferClassifier(source, cut=cut, memory=str(tmp_path))
+        plain = TransferClassifier(source, cut=cut)
+        np.testing.assert_allclose(
+            cached.fit(X, y).predict_proba(data.X_test),
+            plain.fit(X, y).predict_proba(data.X_test),
+            atol=1e-6,
+        )
