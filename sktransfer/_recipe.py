@@ -34,8 +34,8 @@ class Phases:
     learning_rate : float
         Learning rate of the first phase.
     fine_tune_learning_rate : float or None
-        Of the main phase after a warm-up or the probe; None means a tenth
-        of ``learning_rate``.
+        Of the main phase after a warm-up or the probe (the estimator
+        decides it; None: a tenth of ``learning_rate``).
     probe : bool
         Solve the output layer as a linear probe first (``_probe``); then
         no warm-up runs, and with the whole base frozen no Keras training.
@@ -111,9 +111,8 @@ def run_phases(
             learning_rate=learning_rate, **cache,
         )  # fmt: skip
     if phases.probe or phases.warmup_epochs:
-        # the head is trained: fine-tune gently (on 20-row parity, LP-FT at
-        # the full 1e-3 lost 3 to 6 points to the probe alone; at a tenth
-        # it kept within 0.5 to 3, and 1e-5 within 0.5)
+        # the head is trained: fine-tune gently (the estimator picks the
+        # rate; see TransferClassifier.fine_tune_learning_rate)
         learning_rate = (
             phases.fine_tune_learning_rate
             if phases.fine_tune_learning_rate is not None

@@ -859,7 +859,7 @@ class LearningRateRecorder(keras.callbacks.Callback):
         (1, None, "auto", [2e-3, 2e-4]),
         (1, 5e-4, "auto", [2e-3, 5e-4]),
         (0, None, "adam", [2e-3]),
-        (0, None, "auto", [2e-4]),
+        (0, None, "auto", [2e-5]),
         (0, 5e-4, "lbfgs", [5e-4]),
     ],
 )

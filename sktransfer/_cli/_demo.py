@@ -4,7 +4,9 @@
    first 1000 digits, 10 classes) and save it.
 2. On the target task (other digits, "even" vs "odd", 10 labelled examples per
    class), grid-search ``TransferClassifier``'s freeze depth by 5-fold
-   stratified cross-validation.
+   stratified cross-validation: ``"all"`` solves the new head on the source's
+   frozen features (hidden layers and class scores), smaller depths
+   fine-tune from that head.
 3. Compare test accuracy with the same network trained from scratch on the
    same 20 examples and with ``StandardScaler + LogisticRegression``.
 4. Print the tables and save a two-panel figure (matplotlib, if installed).
@@ -169,8 +171,10 @@ def run(out="sktransfer-demo", seeds=1, quick=False, report=None):
         best=best_index,
     )
     report.say(
-        f"  (the source's base has {n_layers} Dense layers below its head; "
-        "0 fine-tunes all of them)"
+        f"  (the base: the source's {n_layers - 1} hidden Dense layers and a copy "
+        "of its head, whose class scores the new head reads too; 'all' solves "
+        "the new head as a logistic regression, smaller depths fine-tune from "
+        "that head)"
     )
     chosen = ", ".join(repr(d) for d in best_depths)
     report.say()
