@@ -95,6 +95,10 @@ def transferred(base, n, *, fine_tune, seed):
         cut=base.model_.layers[n].name,
         freeze=0 if fine_tune else "all",
         head_hidden_layer_sizes=HIDDEN[n:],
+        # the paper's protocol: the layers above the copied ones start from
+        # random weights and train with the optimizer (at n = 4 "auto" would
+        # solve the output layer as a logistic regression instead)
+        head_solver="adam",
         epochs=EPOCHS,
         early_stopping=False,
         random_state=seed,

@@ -626,6 +626,7 @@ def test_module_entry_point_reports_bad_input(files, tmp_path):
     assert result.stdout == ""
 
 
+@pytest.mark.slow  # the whole demo in a subprocess: the slow job of .ci/run
 def test_demo_quick_prints_tables_and_writes_figure(tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "demo"
@@ -662,6 +663,7 @@ def test_demo_figure_is_skipped_without_matplotlib(monkeypatch, tmp_path):
     assert not (tmp_path / "f.png").exists()
 
 
+@pytest.mark.slow  # a whole example script: the slow job of .ci/run
 def test_quickstart_example_runs_small(tmp_path, run_example):
     pytest.importorskip("matplotlib")
     result = run_example("plot_quickstart.py")

@@ -37,6 +37,10 @@ from sklearn.model_selection import GridSearchCV
 
 from sktransfer import PretrainedClassifier, TransferClassifier
 
+#: end-to-end runs (whole scripts, worker processes): the slow job of
+#: .ci/run (`python -m pytest -q -m slow`), not the main suite
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 GRID = {"freeze": [0, 1, "all"]}
 N_TARGET = 120  # 80 training rows per fold of 3

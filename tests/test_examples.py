@@ -22,6 +22,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
 
+#: end-to-end runs (whole scripts, worker processes): the slow job of
+#: .ci/run (`python -m pytest -q -m slow`), not the main suite
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("matplotlib")
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"

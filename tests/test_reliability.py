@@ -984,6 +984,7 @@ def test_random_state_leaves_process_state_alone_and_reproduces(
 
 
 # ------------------------------------------------------------------ memory
+@pytest.mark.slow  # 15 fits and a memory profile: the slow job of .ci/run
 def test_consecutive_fits_do_not_leak_memory(source, target_data):
     """15 fits in a row; growth from the 5th to the 15th within the budget.
 
