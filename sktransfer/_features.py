@@ -172,9 +172,10 @@ class TransferFeatures(
     ...                               random_state=0).fit(X[y < 5], y[y < 5])
     >>> X_new, y_new = X[y >= 5], y[y >= 5]
     >>> features = TransferFeatures(source).fit(X_new)
-    >>> features.transform(X_new).shape
-    (896, 16)
-    >>> features.feature_cut_ == source.model_.layers[-2].name
+    >>> features.transform(X_new).shape  # 32 + 16 hidden, 5 scores, 5 probabilities
+    (896, 58)
+    >>> penultimate = TransferFeatures(source, cut="penultimate").fit(X_new)
+    >>> penultimate.feature_cut_ == source.model_.layers[-2].name
     True
     >>> features.get_feature_names_out()[:2].tolist()
     ['transferfeatures0', 'transferfeatures1']

@@ -148,7 +148,10 @@ class TransferClassifier(
     >>> X = X / 16.0
     >>> source = PretrainedClassifier(hidden_layer_sizes=(32, 16), epochs=3,
     ...                               random_state=0).fit(X[y < 5], y[y < 5])
-    >>> clf = TransferClassifier(source, freeze=1, epochs=3,
+    >>> clf = TransferClassifier(source, random_state=0).fit(X[y >= 5], y[y >= 5])
+    >>> clf.history_  # the new head is solved, not trained by Keras
+    {}
+    >>> clf = TransferClassifier(source, cut="penultimate", freeze=1, epochs=3,
     ...                          random_state=0).fit(X[y >= 5], y[y >= 5])
     >>> clf.base_layers_ == [layer.name for layer in source.model_.layers[1:3]]
     True
