@@ -71,8 +71,9 @@ from scikeras._utils import (  # noqa: E402
 )
 from scikeras.utils.transformers import ClassifierLabelEncoder  # noqa: E402
 from scikeras.wrappers import BaseWrapper  # noqa: E402
-from sklearn.base import BaseEstimator, clone  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
 
+from ._cloning import clone_sharing  # noqa: E402
 from ._keras_compat import own_learning_rate  # noqa: E402
 from ._runtime import StrategySpec, temporary_seed  # noqa: E402
 from ._validation import plain  # noqa: E402
@@ -141,13 +142,7 @@ class ScikerasSeam(BaseWrapper):
         source (a fitted estimator in a parameter grid, which ``GridSearchCV``
         clones) can say why it is unfitted and what to pass instead.
         """
-        params = self.get_params(deep=False)
-        for name, value in params.items():
-            if name not in self._shared_params and name != "distribution_strategy":
-                params[name] = clone(value, safe=False)
-        cloned = type(self)(**params)
-        if hasattr(self, "_metadata_request"):
-            cloned._metadata_request = copy.deepcopy(self._metadata_request)
+        cloned = clone_sharing(self, (*self._shared_params, "distribution_strategy"))
         if "classes_" in vars(self):
             cloned._cloned_from_fitted = True
         return cloned

@@ -20,11 +20,13 @@ import keras
 from sklearn.utils.validation import check_memory
 
 from ._graph import leaves, run_eagerly, weights_digest
+from ._keras_compat import stash, stashed
 
 __all__ = [
     "CachePlan",
     "clean_cuts",
     "is_random",
+    "kept_signature",
     "plan_cache",
     "prefix_features",
     "prefix_signature",
@@ -158,6 +160,15 @@ def prefix_signature(prefix):
         digest.update(repr(_input_shapes(leaf)).encode())
     digest.update(repr([tuple(t.shape) for t in prefix.outputs]).encode())
     return weights_digest(prefix.get_weights(), digest)
+
+
+def kept_signature(prefix):
+    """:func:`prefix_signature`, hashed once and kept on the prefix."""
+    signature = stashed(prefix, "signature")
+    if signature is None:
+        signature = prefix_signature(prefix)
+        stash(prefix, "signature", signature)
+    return signature
 
 
 def _input_shapes(layer):

@@ -28,6 +28,12 @@ from ._validation import as_input_dtype, check_targets, combine_weights, validat
 __all__ = ["KerasClassifierBase", "RoutedScoreMixin"]
 
 
+def _input_dtype(network):
+    """``network``'s input dtype; float32 for one without a defined input."""
+    inputs = defined_tensors(network, "inputs")
+    return str(inputs[0].dtype) if inputs else "float32"
+
+
 class RoutedScoreMixin:
     """``score`` with ``score__*`` parameters routed to ``accuracy_score``.
 
@@ -141,8 +147,7 @@ class KerasClassifierBase(ScikerasSeam):
 
         A network without a defined input (subclassed) takes float32.
         """
-        inputs = defined_tensors(network, "inputs")
-        self._input_dtype = str(inputs[0].dtype) if inputs else "float32"
+        self._input_dtype = _input_dtype(network)
         return as_input_dtype(X, self._input_dtype, type(self).__name__)
 
     def _fit_model(self, X, y, sample_weight, seed):  # pragma: no cover
@@ -284,5 +289,4 @@ class KerasClassifierBase(ScikerasSeam):
                 state["feature_names_in_"], dtype=object
             )
         self.model_ = model
-        inputs = defined_tensors(model, "inputs")
-        self._input_dtype = str(inputs[0].dtype) if inputs else "float32"
+        self._input_dtype = _input_dtype(model)

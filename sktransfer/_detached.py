@@ -26,7 +26,7 @@ import threading
 
 import keras
 
-from ._cache import clean_cuts, is_random, prefix_features, prefix_signature
+from ._cache import clean_cuts, is_random, kept_signature, prefix_features
 from ._freeze import apply_freeze, freezable_groups, n_frozen_from_spec
 from ._graph import leaves
 from ._keras_compat import run_through_graph, stash, stashed
@@ -47,10 +47,7 @@ class DetachedPlan:
         self.layer_name = view.layers[index].name
         self.upper = upper
         self.prefix = prefix
-        self.signature = stashed(prefix, "signature")
-        if self.signature is None:
-            self.signature = prefix_signature(prefix)
-            stash(prefix, "signature", self.signature)
+        self.signature = kept_signature(prefix)
 
 
 def _static_split(view, groups, n_frozen):

@@ -11,7 +11,6 @@ key, as the frozen prefix of a ``TransferClassifier`` with ``freeze="all"``.
 
 from __future__ import annotations
 
-import copy
 import numbers
 
 import keras
@@ -20,12 +19,12 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    clone,
 )
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._cache import prefix_features, prefix_signature
+from ._cache import kept_signature, prefix_features
+from ._cloning import clone_sharing
 from ._docs import fill_doc
 from ._keras_compat import stash, stashed
 from ._network import cut_network
@@ -54,7 +53,7 @@ def _shared_prefix(frozen, cut, input_shape):
 
     Kept on the frozen source (as ``plan_detached`` keeps its views), so
     fits and grid-search candidates sharing a source share the prefix and
-    hash its weights once (:func:`_signature`). Only the package holds the
+    hash its weights once (``kept_signature``). Only the package holds the
     frozen source: its layers are never trainable and never trained.
     """
     kept = stashed(frozen.model, "features")
@@ -67,15 +66,6 @@ def _shared_prefix(frozen, cut, input_shape):
     prefix = kept[key]
     check_network_input(prefix, input_shape, "the pretrained network")
     return prefix
-
-
-def _signature(prefix):
-    """``prefix_signature(prefix)``, hashed once and kept on the prefix."""
-    signature = stashed(prefix, "signature")
-    if signature is None:
-        signature = prefix_signature(prefix)
-        stash(prefix, "signature", signature)
-    return signature
 
 
 def _pool(features):
@@ -215,14 +205,7 @@ class TransferFeatures(
         per candidate and fold) and would return a fitted source estimator
         unfitted. No fit changes ``pretrained``, so clones share it.
         """
-        params = self.get_params(deep=False)
-        for name, value in params.items():
-            if name != "pretrained":
-                params[name] = clone(value, safe=False)
-        cloned = type(self)(**params)
-        if hasattr(self, "_metadata_request"):
-            cloned._metadata_request = copy.deepcopy(self._metadata_request)
-        return cloned
+        return clone_sharing(self, ("pretrained",))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -307,5 +290,5 @@ class TransferFeatures(
         X = validate_X(self, X, reset=False, input_shape=self.input_shape_)
         if self.memory is None or len(X) < MIN_CACHED_ROWS:
             return _pool(prefix_features(self._prefix, X))
-        signature = _signature(self._prefix)  # kept on the network, not here
+        signature = kept_signature(self._prefix)  # kept on the network, not here
         return _pool(prefix_features(self._prefix, X, self.memory, signature))

@@ -129,13 +129,17 @@ def _old_head(layers):
 
 
 def _pooled(tensor, name):
-    """Global-average-pool a spatial tensor, flatten any other to 2-D."""
+    """Global-average-pool a spatial tensor, flatten any other to 2-D.
+
+    ``name(kind)`` names the layer added ("pool" or "flatten"); a 2-D
+    tensor is returned as it is.
+    """
     if len(tensor.shape) == 4:
-        return keras.layers.GlobalAveragePooling2D(name=name)(tensor)
+        return keras.layers.GlobalAveragePooling2D(name=name("pool"))(tensor)
     if len(tensor.shape) == 3:
-        return keras.layers.GlobalAveragePooling1D(name=name)(tensor)
+        return keras.layers.GlobalAveragePooling1D(name=name("pool"))(tensor)
     if len(tensor.shape) != 2:
-        return keras.layers.Flatten(name=name)(tensor)
+        return keras.layers.Flatten(name=name("flatten"))(tensor)
     return tensor
 
 
@@ -169,7 +173,7 @@ def _knowledge_base(model, position, *, with_hidden):
         )
         for layer in layers[:position]:
             if _has_weights(layer) and not isinstance(layer, normalization):
-                parts.append(_pooled(layer.output, name("source_pool")))
+                parts.append(_pooled(layer.output, lambda _: name("source_pool")))
     # zeros: the weights are the head's, set below; an unseeded initializer
     # would draw its seed from Python's global random state
     scores = keras.layers.Dense(
@@ -312,13 +316,7 @@ def add_head(
             dropout, seed=next(seeds), name=name("head_dropout")
         )(x)
 
-    x = base.outputs[0]
-    if len(x.shape) == 4:
-        x = keras.layers.GlobalAveragePooling2D(name=name("head_pool"))(x)
-    elif len(x.shape) == 3:
-        x = keras.layers.GlobalAveragePooling1D(name=name("head_pool"))(x)
-    elif len(x.shape) != 2:
-        x = keras.layers.Flatten(name=name("head_flatten"))(x)
+    x = _pooled(base.outputs[0], lambda kind: name(f"head_{kind}"))
     for units in hidden_layer_sizes:
         x = dropout_layer(x)
         x = keras.layers.Dense(

@@ -26,6 +26,7 @@ LAYERS = [
         "_files",
         "_archive",
         "_docs",
+        "_cloning",
         "datasets",
     ],
     # seeding and runtime; input validation
