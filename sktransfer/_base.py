@@ -18,11 +18,35 @@ scikeras: if scikeras breaks, this is the one module to replace.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 from collections.abc import Mapping
 
 import keras
+
+
+@contextlib.contextmanager
+def _tensorflow_hidden():
+    """Hide TensorFlow from imports made inside, when Keras runs without it.
+
+    scikeras imports TensorFlow whenever it is installed (to offer its
+    process-wide seeding), and TensorFlow is a core dependency: on JAX or
+    PyTorch that would load TensorFlow for nothing (seconds, hundreds of
+    MiB). A ``None`` entry in ``sys.modules`` makes ``import tensorflow``
+    fail, so scikeras takes its own TensorFlow-free fallback. The entry
+    lives only while scikeras is imported; nothing is hidden on TensorFlow
+    or once TensorFlow is loaded.
+    """
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        yield
+        return
+    sys.modules["tensorflow"] = None
+    try:
+        yield
+    finally:
+        if sys.modules.get("tensorflow", 0) is None:
+            del sys.modules["tensorflow"]
 
 
 def _import_scikeras_unpatched():
@@ -59,18 +83,19 @@ def _import_scikeras_unpatched():
                 delattr(cls, name)
 
 
-_import_scikeras_unpatched()
+with _tensorflow_hidden():
+    _import_scikeras_unpatched()
+    from scikeras._utils import (  # noqa: E402
+        accepts_kwargs,
+        get_optimizer_class,
+        has_param,
+        route_params,
+        try_to_convert_strings_to_classes,
+        unflatten_params,
+    )
+    from scikeras.utils.transformers import ClassifierLabelEncoder  # noqa: E402
+    from scikeras.wrappers import BaseWrapper  # noqa: E402
 
-from scikeras._utils import (  # noqa: E402
-    accepts_kwargs,
-    get_optimizer_class,
-    has_param,
-    route_params,
-    try_to_convert_strings_to_classes,
-    unflatten_params,
-)
-from scikeras.utils.transformers import ClassifierLabelEncoder  # noqa: E402
-from scikeras.wrappers import BaseWrapper  # noqa: E402
 from sklearn.base import BaseEstimator  # noqa: E402
 
 from ._cloning import clone_sharing  # noqa: E402

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._archive import decode_array, encode_array, encode_params, write_archive
 from ._base import ScikerasSeam
+from ._keras_compat import without_tensorflow
 from ._network import defined_tensors
 from ._runtime import fresh_seed, run_inference
 from ._training import TrainSpec
@@ -258,14 +259,15 @@ class KerasClassifierBase(ScikerasSeam):
                 UserWarning,
                 stacklevel=2,
             )
-        return write_archive(
-            self.model_,
-            path,
-            class_name=type(self).__name__,
-            params=params,
-            dropped=dropped,
-            fitted=self._get_fitted_state(),
-        )
+        with without_tensorflow():
+            return write_archive(
+                self.model_,
+                path,
+                class_name=type(self).__name__,
+                params=params,
+                dropped=dropped,
+                fitted=self._get_fitted_state(),
+            )
 
     def _get_fitted_state(self):
         state = {

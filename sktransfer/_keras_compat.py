@@ -14,12 +14,15 @@ package:
 * attributes kept on a Keras object without Keras tracking them (``stash``);
 * the state of the seed generators of random layers (``reseed_layers``);
 * an optimizer's learning rate as it was given: a float, a schedule or a
-  callable (``own_learning_rate``; the public property evaluates it).
+  callable (``own_learning_rate``; the public property evaluates it);
+* Keras' lazy handle on TensorFlow, which its serialization consults even
+  on JAX and PyTorch (``without_tensorflow``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import keras
 
@@ -33,6 +36,7 @@ __all__ = [
     "stash",
     "stashed",
     "swap_global_seed_generator",
+    "without_tensorflow",
 ]
 
 #: the message Keras/TensorFlow raise when variables of two strategies meet
@@ -131,3 +135,27 @@ def reseed_layers(layers, seed):
                 keras.ops.cast([(seed + k) % 2**31, 0], state.dtype)
             )
         )
+
+
+@contextlib.contextmanager
+def without_tensorflow():
+    """Keep Keras from importing TensorFlow on another backend, while inside.
+
+    Keras' serialization asks ``tf.available`` (which imports TensorFlow
+    when it is installed) to recognise TensorFlow types, even on JAX or
+    PyTorch. When Keras runs on another backend and TensorFlow is not
+    loaded, no TensorFlow object can exist, so the answer "unavailable" is
+    exact; the handle's previous state is put back afterwards.
+    """
+    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+        yield
+        return
+    from keras.src.utils import module_utils
+
+    handle = module_utils.tensorflow
+    saved = handle._available
+    handle._available = False
+    try:
+        yield
+    finally:
+        handle._available = saved

@@ -6,6 +6,7 @@ import os
 
 from ._archive import decode_params, read_meta
 from ._files import load_keras_model
+from ._keras_compat import without_tensorflow
 from ._pretrained import PretrainedClassifier
 from ._transfer import TransferClassifier
 
@@ -59,9 +60,10 @@ def load(path, *, allow_unsafe=False, custom_objects=None):
     True
     """
     path = os.fspath(path)
-    model = load_keras_model(
-        path, allow_unsafe=allow_unsafe, custom_objects=custom_objects
-    )
+    with without_tensorflow():
+        model = load_keras_model(
+            path, allow_unsafe=allow_unsafe, custom_objects=custom_objects
+        )
     meta = read_meta(path, _CLASSES)
     try:
         estimator = _CLASSES[meta["class"]](**decode_params(meta))

@@ -22,6 +22,7 @@ from ._keras_compat import (
     read_weights,
     reseed_layers,
     safe_mode_off,
+    without_tensorflow,
 )
 from ._network import defined_tensors
 
@@ -135,12 +136,13 @@ def _load_private(path, *, allow_unsafe, custom_objects):
                 _LOADED.popitem(last=False)
     if loaded is not None:
         return copy_model(loaded)
-    model = load_keras_model(
-        path,
-        allow_unsafe=allow_unsafe,
-        custom_objects=custom_objects,
-        what="pretrained",
-    )
+    with without_tensorflow():
+        model = load_keras_model(
+            path,
+            allow_unsafe=allow_unsafe,
+            custom_objects=custom_objects,
+            what="pretrained",
+        )
     if key is None or first or type(model).__name__ not in ("Functional", "Sequential"):
         # a file loaded once (a single fit) costs no extra copy: the freshly
         # parsed model is already private. Except a Sequential network: parsed

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ._backend import training_data
+from ._backend import compile_defaults, training_data
 
 __all__ = [
     "MIN_VALIDATION_SAMPLES",
@@ -86,11 +86,13 @@ def validation_split(y, *, early_stopping, fraction, seed):
     return np.sort(train), np.sort(val)
 
 
-def compile_model(model, optimizer, n_classes, compile_kwargs, steps_per_execution):
+def compile_model(model, optimizer, n_classes, compile_kwargs, steps):
     """Compile with ``optimizer`` built on the trainable variables at once.
 
     Building the optimizer right away (instead of lazily inside the first
     traced step) avoids leaving traced functions behind after every fit.
+    ``steps`` (minibatches per epoch) and the backend pick the execution
+    settings (:func:`_backend.compile_defaults`); ``compile_kwargs`` wins.
     """
     n_outputs = model.outputs[0].shape[-1] if model.outputs else None
     loss = (
@@ -98,10 +100,7 @@ def compile_model(model, optimizer, n_classes, compile_kwargs, steps_per_executi
         if n_outputs == 1 and n_classes == 2
         else "sparse_categorical_crossentropy"
     )
-    kwargs = dict(compile_kwargs)
-    kwargs.setdefault("jit_compile", False)
-    # several steps per compiled call: Keras' per-step cost dominates tiny data
-    kwargs.setdefault("steps_per_execution", steps_per_execution)
+    kwargs = {**compile_defaults(steps), **compile_kwargs}
     model.compile(optimizer=optimizer, loss=loss, **kwargs)
     model.optimizer.build(model.trainable_variables)
 
@@ -210,7 +209,7 @@ def train(
         spec.make_optimizer(learning_rate),
         spec.n_classes,
         spec.compile_kwargs,
-        min(steps, 32),
+        steps,
     )
     data = training_data(
         X[train_idx], y[train_idx], sample_weight[train_idx], batch_size, seed, True
