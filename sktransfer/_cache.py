@@ -20,7 +20,7 @@ import keras
 from sklearn.utils.validation import check_memory
 
 from ._graph import leaves, run_eagerly, weights_digest
-from ._keras_compat import stash, stashed
+from ._keras_compat import stash, stashed, without_tensorflow
 
 __all__ = [
     "CachePlan",
@@ -154,7 +154,8 @@ def prefix_signature(prefix):
     """
     digest = hashlib.sha1(usedforsecurity=False)
     for leaf in leaves(prefix):
-        config = leaf.get_config()
+        with without_tensorflow():
+            config = leaf.get_config()
         config = {k: v for k, v in config.items() if k not in ("name", "trainable")}
         digest.update(f"{type(leaf).__name__}{sorted(config.items())!r}".encode())
         digest.update(repr(_input_shapes(leaf)).encode())

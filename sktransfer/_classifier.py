@@ -24,7 +24,13 @@ from ._keras_compat import without_tensorflow
 from ._network import defined_tensors
 from ._runtime import fresh_seed, run_inference
 from ._training import TrainSpec
-from ._validation import as_input_dtype, check_targets, combine_weights, validate_X
+from ._validation import (
+    as_input_dtype,
+    check_strategy_backend,
+    check_targets,
+    combine_weights,
+    validate_X,
+)
 
 __all__ = ["KerasClassifierBase", "RoutedScoreMixin"]
 
@@ -135,8 +141,10 @@ class KerasClassifierBase(ScikerasSeam):
         self._check_fit_inputs(X)
         seed = fresh_seed(self.random_state)
         strategy = self.distribution_strategy
+        check_strategy_backend(strategy, type(self).__name__)
         # the network is built, compiled and trained under the strategy's scope
-        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+        with scope, without_tensorflow():
             self._fit_model(X, y_encoded, weights, seed)
         return self
 
@@ -197,7 +205,9 @@ class KerasClassifierBase(ScikerasSeam):
             Probabilities, columns ordered as ``classes_``.
         """
         check_is_fitted(self, "classes_")
-        raw = self._forward(self._validated(X)).astype(np.float64)
+        X = self._validated(X)
+        with without_tensorflow():
+            raw = self._forward(X).astype(np.float64)
         if raw.ndim == 1 or raw.shape[1] == 1:
             raw = raw.reshape(-1, 1)
             raw = np.hstack([1.0 - raw, raw])

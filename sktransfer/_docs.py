@@ -86,6 +86,9 @@ verbose : int, default=0
 distribution_strategy : tf.distribute.Strategy, default=None
     Build and train the network under this strategy's scope, e.g.
     ``tf.distribute.MirroredStrategy()`` across the GPUs of one machine.
+    TensorFlow backend only (a ``ValueError`` on JAX and PyTorch); on JAX,
+    ``keras.distribution.set_distribution(...)`` before ``fit`` spreads
+    training over devices instead.
 """,
     "fitted_attributes": """
 classes_ : ndarray of shape (n_classes,)

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._cache import kept_signature, prefix_features
 from ._cloning import clone_sharing
 from ._docs import fill_doc
-from ._keras_compat import stash, stashed
+from ._keras_compat import stash, stashed, without_tensorflow
 from ._network import cut_network
 from ._runtime import temporary_seed
 from ._sources import frozen_source, resolve_pretrained
@@ -246,7 +246,8 @@ class TransferFeatures(
             )
         X = validate_X(self, X, reset=True)
         input_shape = tuple(int(d) for d in X.shape[1:])
-        prefix = self._cut(input_shape)
+        with without_tensorflow():
+            prefix = self._cut(input_shape)
         width = _n_outputs(tuple(prefix.outputs[0].shape))
         if width is None:  # an unknown size to flatten: run one row
             width = _pool(prefix_features(prefix, X[:1])).shape[1]

@@ -55,7 +55,7 @@ def copy_model(model):
     # outside a SafeModeScope ("Requested the deserialization of a `Lambda`
     # layer"), so open one for this copy only (Keras keeps it thread-local
     # and restores it on exit). Files are still loaded with safe_mode on.
-    with safe_mode_off():
+    with safe_mode_off(), without_tensorflow():
         try:
             try:
                 clone = keras.models.clone_model(model)
@@ -266,7 +266,8 @@ class SourceSnapshot:
     """
 
     def __init__(self, model, custom_objects=None):
-        self.config = keras.saving.serialize_keras_object(model)
+        with without_tensorflow():
+            self.config = keras.saving.serialize_keras_object(model)
         self.weights = [w.copy() for w in read_weights(model)]
         for weight in self.weights:
             weight.setflags(write=False)
@@ -274,7 +275,7 @@ class SourceSnapshot:
 
     def build(self):
         """A new private network with the snapshot's architecture and weights."""
-        with safe_mode_off():
+        with safe_mode_off(), without_tensorflow():
             # a deep copy: deserializing pops entries from the dict it reads
             model = keras.saving.deserialize_keras_object(
                 copy.deepcopy(self.config), custom_objects=self.custom_objects

@@ -14,7 +14,10 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
+from ._backend import backend_name
+
 __all__ = [
+    "check_strategy_backend",
     "as_input_dtype",
     "plain",
     "check_network_input",
@@ -260,3 +263,20 @@ def combine_weights(X, y_encoded, sample_weight, class_weight, classes):
             "(only 1 class left); training needs at least 2 classes."
         )
     return weights.astype(np.float32)
+
+
+def check_strategy_backend(strategy, name):
+    """``ValueError`` for a ``distribution_strategy`` Keras cannot use here.
+
+    A ``tf.distribute`` strategy works only when Keras runs on TensorFlow.
+    """
+    backend = backend_name()
+    if strategy is not None and backend != "tensorflow":
+        raise ValueError(
+            f"{name}(distribution_strategy=...) needs Keras' TensorFlow backend "
+            f"(it is a tf.distribute strategy); Keras runs on {backend!r}. Leave "
+            "distribution_strategy=None: on JAX, set a keras.distribution "
+            "layout (e.g. keras.distribution.set_distribution("
+            "keras.distribution.DataParallel())) before fit; on PyTorch, one "
+            "device is used."
+        )
