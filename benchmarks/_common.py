@@ -21,11 +21,34 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Runs", "alternate", "load_line", "markdown_table", "round_order"]
+__all__ = [
+    "Runs",
+    "alternate",
+    "backend_from_argv",
+    "load_line",
+    "markdown_table",
+    "round_order",
+]
+
+
+def backend_from_argv(argv=None):
+    """Set ``KERAS_BACKEND`` from ``--backend NAME`` (before Keras is imported).
+
+    Returns the backend Keras will use: the flag, else the environment
+    variable, else TensorFlow.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            os.environ["KERAS_BACKEND"] = argv[i + 1]
+        elif arg.startswith("--backend="):
+            os.environ["KERAS_BACKEND"] = arg.split("=", 1)[1]
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def load_line(label="load average"):

@@ -43,8 +43,16 @@ alternates (see ``_common.py``). Printed: the median time of each side,
 the median per-round ratios ``ours / peer``, the median final training loss
 of each side (the same work was done), and the load average.
 
-Run: ``python benchmarks/bench_fit.py [--epochs 20] [--repeats 4]`` (3.5-5.5
-minutes measured on two cores shared with other jobs, load average 2-6).
+On JAX and PyTorch (``KERAS_BACKEND=jax|torch``, or ``--backend``) there is
+no ``tf.data`` and scikeras would load TensorFlow, so the sides are ``ours``
+(seeded ``PyDataset`` batches; on JAX ``jit_compile=True``, one step per
+execution), ``keras default`` (as above: NumPy arrays, ``jit_compile="auto"``,
+which is on for JAX) and ``keras same+build`` (``keras default`` with our
+compile settings for the backend and the optimizer built after ``compile``).
+
+Run: ``python benchmarks/bench_fit.py [--epochs 20] [--repeats 4]
+[--backend jax]`` (3.5-5.5 minutes measured on two cores shared with other
+jobs, load average 2-6).
 """
 
 from __future__ import annotations
@@ -55,9 +63,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from _common import backend_from_argv  # noqa: E402
+
+BACKEND = backend_from_argv()  # before Keras is imported
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from _common import alternate, load_line, markdown_table  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
 
@@ -68,12 +79,16 @@ BATCH = 32
 LEARNING_RATE = 1e-3
 LOSS = "sparse_categorical_crossentropy"
 SIDES = (
-    "ours",
-    "keras default",
-    "keras same",
-    "keras same+build",
-    "scikeras default",
-    "scikeras tuned",
+    (
+        "ours",
+        "keras default",
+        "keras same",
+        "keras same+build",
+        "scikeras default",
+        "scikeras tuned",
+    )
+    if BACKEND == "tensorflow"
+    else ("ours", "keras default", "keras same+build")
 )
 
 
@@ -120,6 +135,10 @@ def fit_keras_default(X, y, epochs, seed):
 
 
 def fit_keras_same(X, y, epochs, seed, build_optimizer=False):
+    if BACKEND != "tensorflow":
+        return fit_keras_same_numpy(X, y, epochs, seed)
+    import tensorflow as tf
+
     model = build(X.shape[1], len(np.unique(y)), seed)
     model.compile(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
@@ -136,6 +155,21 @@ def fit_keras_same(X, y, epochs, seed, build_optimizer=False):
         .prefetch(2)
     )
     history = model.fit(data, epochs=epochs, verbose=0, shuffle=False)
+    return history.history["loss"][-1]
+
+
+def fit_keras_same_numpy(X, y, epochs, seed):
+    """JAX/PyTorch: NumPy arrays, our compile settings, optimizer built."""
+    from sktransfer._backend import compile_defaults
+
+    model = build(X.shape[1], len(np.unique(y)), seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE),
+        loss=LOSS,
+        **compile_defaults(math.ceil(len(y) / BATCH)),
+    )
+    model.optimizer.build(model.trainable_variables)
+    history = model.fit(X, y, epochs=epochs, batch_size=BATCH, verbose=0)
     return history.history["loss"][-1]
 
 
@@ -165,6 +199,12 @@ def fit_scikeras(X, y, epochs, seed, tuned):
 
 
 def runners(X, y, epochs, seed):
+    if BACKEND != "tensorflow":
+        return {
+            "ours": lambda: fit_ours(X, y, epochs, seed),
+            "keras default": lambda: fit_keras_default(X, y, epochs, seed),
+            "keras same+build": lambda: fit_keras_same(X, y, epochs, seed, True),
+        }
     return {
         "ours": lambda: fit_ours(X, y, epochs, seed),
         "keras default": lambda: fit_keras_default(X, y, epochs, seed),
@@ -189,10 +229,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--backend", default=None, help="Keras backend")
     args = parser.parse_args(argv)
 
     print(
-        f"fit time, {args.epochs} epochs, batch {BATCH}, no early stopping; "
+        f"backend {BACKEND}; fit time, {args.epochs} epochs, batch {BATCH}, "
+        "no early stopping; "
         f"median of {args.repeats} alternating rounds after a 1-epoch warm-up each"
     )
     print(load_line("at start"))
