@@ -26,6 +26,19 @@ SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests a module lists in ``BACKEND_SUBSET`` with ``backends``.
+
+    A module (``test_common.py``) names the parametrized cases, by a
+    substring of their id, that the JAX job of ``.ci/run`` also runs
+    (``-m backends``); a module marked as a whole uses ``pytestmark``.
+    """
+    for item in items:
+        subset = getattr(item.module, "BACKEND_SUBSET", ())
+        if any(name in item.name for name in subset):
+            item.add_marker(pytest.mark.backends)
+
+
 def _shuffled(X, y, seed):
     order = np.random.RandomState(seed).permutation(len(y))
     return X[order], y[order]

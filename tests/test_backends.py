@@ -20,6 +20,8 @@ import pytest
 
 from sktransfer._backend import SeededBatches, inference_function, padded_rows
 
+pytestmark = pytest.mark.backends
+
 BACKEND = keras.backend.backend()
 
 
