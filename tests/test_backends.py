@@ -72,7 +72,7 @@ Xt, yt = X[~src][:300], y[~src][:300]
 search = GridSearchCV(
     TransferClassifier(pretrained="source.keras", epochs=5, random_state=0,
                        memory="cache"),
-    {"freeze": [1, "all"]}, cv=2,
+    {"freeze": [1, "all"]}, cv=2, n_jobs=2,  # loky workers on the same backend
 ).fit(Xt, yt)
 clf = search.best_estimator_
 clf.save("target.keras")
@@ -101,7 +101,7 @@ print(json.dumps({
     ],
 )
 def test_a_full_workflow_never_imports_tensorflow(backend, tmp_path):
-    """Fit, seed, grid-search with the cache, save, load, predict, transform."""
+    """Fit, seed, grid-search (loky) with the cache, save, load, predict, transform."""
     out = _run(backend, WORKFLOW, tmp_path)
     assert out["backend"] == backend
     assert out["tensorflow"] is False
