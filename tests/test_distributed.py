@@ -178,6 +178,10 @@ def test_pickled_estimator_carries_the_source(pretrained_source, target):
 # ----------------------------------------------------- tf.distribute strategy
 @pytest.fixture(scope="module")
 def tf():
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.distribute strategies need Keras' TensorFlow backend")
     return pytest.importorskip("tensorflow")
 
 
