@@ -49,22 +49,25 @@ def inference_function(model):
     return lambda X: keras.ops.convert_to_numpy(model(X, training=False))
 
 
-def training_data(X, y, sample_weight, batch_size, seed, shuffle):
+def training_data(X, y, sample_weight, batch_size, seed, shuffle, repeat=False):
     """Seeded minibatches of ``(X, y, sample_weight)`` for ``Model.fit``.
 
     On TensorFlow a ``tf.data`` pipeline (much cheaper per epoch than Keras'
     NumPy adapter on small data); large arrays are fed by a generator rather
-    than embedded in the graph.
+    than embedded in the graph. With ``repeat`` the passes over the data
+    follow one another without end, each reshuffled and with its own last
+    partial batch, so that one Keras epoch can span several passes.
     """
     if backend_name() != "tensorflow":  # pragma: no cover - other backends
-        return _generator(X, y, sample_weight, batch_size, seed, shuffle)
+        return _generator(X, y, sample_weight, batch_size, seed, shuffle, repeat)
     import tensorflow as tf
 
     if X.nbytes <= MAX_EMBEDDED_BYTES:
         data = tf.data.Dataset.from_tensor_slices((X, y, sample_weight))
         if shuffle:
             data = data.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        return data.batch(batch_size).prefetch(2)
+        data = data.batch(batch_size)
+        return (data.repeat() if repeat else data).prefetch(2)
     signature = (
         tf.TensorSpec((None, *X.shape[1:]), X.dtype),
         tf.TensorSpec((None,), y.dtype),
@@ -73,25 +76,28 @@ def training_data(X, y, sample_weight, batch_size, seed, shuffle):
     # a generator's length is unknown to tf.data: without it Keras warns
     # "ran out of data" every epoch and counts one optimizer step too many
     n_batches = math.ceil(len(y) / batch_size)
-    return (
-        tf.data.Dataset.from_generator(
-            _generator(X, y, sample_weight, batch_size, seed, shuffle),
-            output_signature=signature,
-        )
-        .apply(tf.data.experimental.assert_cardinality(n_batches))
-        .prefetch(2)
-    )
+    data = tf.data.Dataset.from_generator(
+        _generator(X, y, sample_weight, batch_size, seed, shuffle),
+        output_signature=signature,
+    ).apply(tf.data.experimental.assert_cardinality(n_batches))
+    return (data.repeat() if repeat else data).prefetch(2)
 
 
-def _generator(X, y, sample_weight, batch_size, seed, shuffle):
-    """A callable yielding seeded minibatches (sorted rows within a batch)."""
+def _generator(X, y, sample_weight, batch_size, seed, shuffle, repeat=False):
+    """A callable yielding seeded minibatches (sorted rows within a batch).
+
+    One pass over the data per call, or passes without end with ``repeat``.
+    """
     rng = np.random.default_rng(seed)
     n = len(y)
 
     def batches():
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        for start in range(0, n, batch_size):
-            idx = np.sort(order[start : start + batch_size])
-            yield X[idx], y[idx], sample_weight[idx]
+        while True:
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            for start in range(0, n, batch_size):
+                idx = np.sort(order[start : start + batch_size])
+                yield X[idx], y[idx], sample_weight[idx]
+            if not repeat:
+                return
 
     return batches
