@@ -47,6 +47,13 @@ exclude_patterns = [
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
 default_role = "literal"
+# every cross-reference must resolve (-W makes a broken one fail the build),
+# except those to other projects' documentation: without intersphinx (which
+# downloads their inventories) those stay plain text
+nitpicky = True
+nitpick_ignore_regex = [
+    (r"py:.*", r"(sklearn|keras|tensorflow|tf|numpy|scikeras|joblib|dask|pandas)\..*"),
+]
 
 # -- API reference: autodoc + autosummary + numpydoc -------------------------
 autosummary_generate = True
@@ -57,6 +64,10 @@ numpydoc_show_inherited_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = False
+# docstring format problems become build warnings (so -W errors): an unknown
+# or misplaced section, a documented parameter the signature lacks, a
+# parameter without a space before its colon
+numpydoc_validation_checks = {"GL06", "GL07", "PR02", "PR10"}
 
 # -- the example gallery -----------------------------------------------------
 sphinx_gallery_conf = {
