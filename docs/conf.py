@@ -79,9 +79,10 @@ sphinx_gallery_conf = {
     "doc_module": ("sktransfer",),
     "backreferences_dir": "generated/backreferences",
     "image_scrapers": ("matplotlib",),
-    # before each example: matplotlib's defaults back, and its own output
-    # folder (SKTRANSFER_EXAMPLE_OUT) under _build
+    # around each example: matplotlib's defaults back, its own output folder
+    # (SKTRANSFER_EXAMPLE_OUT) under _build, and nothing written elsewhere
     "reset_modules": ("matplotlib", "gallery_hooks.example_out"),
+    "reset_modules_order": "both",
     "matplotlib_animations": False,
     "remove_config_comments": True,
     "download_all_examples": False,
