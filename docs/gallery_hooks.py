@@ -40,3 +40,16 @@ def example_out(gallery_conf, fname, when):
             f"{fname} wrote {written} into examples/: an example writes only to "
             "SKTRANSFER_EXAMPLE_OUT"
         )
+
+
+class ExampleOrder:
+    """The gallery's order: the quickstart first, then by file name."""
+
+    FIRST = ("plot_quickstart.py",)
+
+    def __init__(self, src_dir):
+        self.src_dir = src_dir
+
+    def __call__(self, filename):
+        name = Path(filename).name
+        return (name not in self.FIRST, name)
