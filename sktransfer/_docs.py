@@ -97,7 +97,7 @@ n_classes_ : int
     Number of classes.
 n_features_in_ : int
     Number of features (for images: the height) seen in fit.
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Column names, when X was a DataFrame with string column names.
 input_shape_ : tuple of int
     Shape of one sample seen in fit.
