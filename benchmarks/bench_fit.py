@@ -166,7 +166,7 @@ def fit_keras_same_numpy(X, y, epochs, seed):
     model.compile(
         optimizer=keras.optimizers.Adam(LEARNING_RATE),
         loss=LOSS,
-        **compile_defaults(math.ceil(len(y) / BATCH)),
+        **compile_defaults(steps_per_execution(len(y))),
     )
     model.optimizer.build(model.trainable_variables)
     history = model.fit(X, y, epochs=epochs, batch_size=BATCH, verbose=0)
@@ -252,7 +252,7 @@ def main(argv=None):
         summary[name] = vs
         from sktransfer._backend import compile_defaults
 
-        spe = compile_defaults(math.ceil(len(y) / BATCH))["steps_per_execution"]
+        spe = compile_defaults(steps_per_execution(len(y)))["steps_per_execution"]
         times.append(
             [f"{name} (n={len(y)}, spe={spe})"] + [f"{med[s]:.2f}" for s in SIDES]
         )

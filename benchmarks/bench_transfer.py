@@ -19,9 +19,12 @@ Methods (tuned ones: ``GridSearchCV`` over the same 5 stratified folds):
 * ``TC default``: ``TransferClassifier(source)`` with its defaults (the
   probe on the "multi" features, C by inner CV);
 * ``TC LP-FT``: ``TransferClassifier(source, freeze=0)``: the same probe,
-  then every layer fine-tuned at a tenth of the learning rate;
+  then every layer fine-tuned at a hundredth of the learning rate;
 * ``TC tuned``: ``TransferClassifier`` over freeze x cut (x head solver when
-  fine-tuning), 7 candidates, with ``memory=`` as README recommends.
+  fine-tuning) and surgical fine-tuning of the first layer
+  (``train_layers=0``), and the first hidden layer alone fine-tuned under a
+  new head (``cut=2``, AnB+), 10 candidates, with ``memory=`` as README
+  recommends.
 
 The defaults were chosen on the dev tasks and seeds (``explore_recipe.py``,
 seeds 100+), never on these test rows.
@@ -99,11 +102,16 @@ def _lr():
 
 
 # ------------------------------------------------------------------ methods
-#: the tuned TransferClassifier's grid: the probe on three cuts, and
-#: fine-tuning every layer from the probe (LP-FT) or from a random head
+#: the tuned TransferClassifier's grid: the probe on three cuts,
+#: fine-tuning every layer from the probe (LP-FT) or from a random head, and
+#: surgical fine-tuning of the first layer alone from the probe, and AnB+
 TC_GRID = [
     {"freeze": ["all"], "cut": ["multi", "scores", "penultimate"]},
     {"freeze": [0], "cut": ["multi", "penultimate"], "head_solver": ["auto", "adam"]},
+    {"train_layers": [0], "cut": ["multi", "scores"]},
+    # Yosinski et al.'s AnB+: only the first hidden layer transferred (the
+    # source network's layers[:2]), fine-tuned under a new random head
+    {"cut": [2], "freeze": [0], "head_solver": ["adam"]},
 ]
 #: the issue's speed target: freeze x cut, 6 candidates; and 6 candidates
 #: that only solve the probe (no Keras training loop)

@@ -39,19 +39,18 @@ def backend_name():
     return keras.backend.backend()
 
 
-def compile_defaults(steps):
+def compile_defaults(steps_per_execution):
     """``Model.compile`` settings that train small networks fastest here.
 
-    ``steps`` is the number of minibatches in an epoch. TensorFlow: no XLA,
-    several steps per compiled call (the per-step cost of Keras' loop
-    dominates small data). JAX: ``jax.jit`` (its eager mode is about twenty
-    times slower on an MLP) and one step per call (several measured no
-    faster). PyTorch: eager, one step per call (``torch.compile`` costs
-    more than it saves on a fit of seconds).
+    TensorFlow: no XLA, ``steps_per_execution`` steps per compiled call (the
+    per-step cost of Keras' loop dominates small data). JAX: ``jax.jit``
+    (its eager mode was about twenty times slower on an MLP) and one step
+    per call (several measured no faster). PyTorch: eager, one step per call
+    (``torch.compile`` costs more than it saves on a fit of seconds).
     """
     backend = backend_name()
     if backend == "tensorflow":
-        return {"jit_compile": False, "steps_per_execution": min(steps, 32)}
+        return {"jit_compile": False, "steps_per_execution": steps_per_execution}
     if backend == "jax":
         return {"jit_compile": True, "steps_per_execution": 1}
     return {"jit_compile": False, "steps_per_execution": 1}
@@ -142,22 +141,25 @@ def _torch_inference(model):
     return infer
 
 
-def training_data(X, y, sample_weight, batch_size, seed, shuffle):
+def training_data(X, y, sample_weight, batch_size, seed, shuffle, repeat=False):
     """Seeded minibatches of ``(X, y, sample_weight)`` for ``Model.fit``.
 
     On TensorFlow a ``tf.data`` pipeline (much cheaper per epoch than Keras'
     NumPy adapter on small data); large arrays are fed by a generator rather
-    than embedded in the graph.
+    than embedded in the graph. With ``repeat`` the passes over the data
+    follow one another without end, each reshuffled and with its own last
+    partial batch, so that one Keras epoch can span several passes.
     """
     if backend_name() != "tensorflow":
-        return SeededBatches(X, y, sample_weight, batch_size, seed, shuffle)
+        return SeededBatches(X, y, sample_weight, batch_size, seed, shuffle, repeat)
     import tensorflow as tf
 
     if X.nbytes <= MAX_EMBEDDED_BYTES:
         data = tf.data.Dataset.from_tensor_slices((X, y, sample_weight))
         if shuffle:
             data = data.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        return data.batch(batch_size).prefetch(2)
+        data = data.batch(batch_size)
+        return (data.repeat() if repeat else data).prefetch(2)
     signature = (
         tf.TensorSpec((None, *X.shape[1:]), X.dtype),
         tf.TensorSpec((None,), y.dtype),
@@ -166,32 +168,33 @@ def training_data(X, y, sample_weight, batch_size, seed, shuffle):
     # a generator's length is unknown to tf.data: without it Keras warns
     # "ran out of data" every epoch and counts one optimizer step too many
     n_batches = math.ceil(len(y) / batch_size)
-    return (
-        tf.data.Dataset.from_generator(
-            _generator(X, y, sample_weight, batch_size, seed, shuffle),
-            output_signature=signature,
-        )
-        .apply(tf.data.experimental.assert_cardinality(n_batches))
-        .prefetch(2)
-    )
+    data = tf.data.Dataset.from_generator(
+        _generator(X, y, sample_weight, batch_size, seed, shuffle),
+        output_signature=signature,
+    ).apply(tf.data.experimental.assert_cardinality(n_batches))
+    return (data.repeat() if repeat else data).prefetch(2)
 
 
 class SeededBatches(keras.utils.PyDataset):
     """Seeded minibatches for ``Model.fit`` on JAX and PyTorch.
 
-    A ``PyDataset`` of known length served in the training thread: each
-    epoch draws its row order from a NumPy generator seeded once, so the
-    same seed gives the same batches (Keras' array adapter shuffles with
-    its own unseeded draws). Rows within a batch are sorted.
+    A ``PyDataset`` served in the training thread: each pass over the data
+    draws its row order from a NumPy generator seeded once, so the same
+    seed gives the same batches (Keras' array adapter shuffles with its own
+    unseeded draws). Rows within a batch are sorted. With ``repeat`` it has
+    no end: Keras reads batch after batch across its epochs
+    (``steps_per_epoch``), a new pass starting where the last one ended.
     """
 
-    def __init__(self, X, y, sample_weight, batch_size, seed, shuffle):
+    def __init__(self, X, y, sample_weight, batch_size, seed, shuffle, repeat=False):
         super().__init__()
         self.arrays = (X, y, sample_weight)
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+        self.repeat = repeat
         self.rng = np.random.default_rng(seed)
         self.order = self._draw()
+        self.passes = 0  # the pass ``order`` belongs to (with ``repeat``)
 
     def _draw(self):
         n = len(self.arrays[1])
@@ -200,24 +203,40 @@ class SeededBatches(keras.utils.PyDataset):
     def __len__(self):
         return math.ceil(len(self.order) / self.batch_size)
 
+    @property
+    def num_batches(self):
+        return None if self.repeat else len(self)
+
     def __getitem__(self, index):
+        if self.repeat:  # read in order: index k of pass p is p * len + k
+            passes, index = divmod(index, len(self))
+            while self.passes < passes:
+                self.order = self._draw()
+                self.passes += 1
         start = index * self.batch_size
         rows = np.sort(self.order[start : start + self.batch_size])
         return tuple(array[rows] for array in self.arrays)
 
     def on_epoch_end(self):
-        self.order = self._draw()
+        if not self.repeat:
+            self.order = self._draw()
 
 
-def _generator(X, y, sample_weight, batch_size, seed, shuffle):
-    """A callable yielding seeded minibatches (sorted rows within a batch)."""
+def _generator(X, y, sample_weight, batch_size, seed, shuffle, repeat=False):
+    """A callable yielding seeded minibatches (sorted rows within a batch).
+
+    One pass over the data per call, or passes without end with ``repeat``.
+    """
     rng = np.random.default_rng(seed)
     n = len(y)
 
     def batches():
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        for start in range(0, n, batch_size):
-            idx = np.sort(order[start : start + batch_size])
-            yield X[idx], y[idx], sample_weight[idx]
+        while True:
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            for start in range(0, n, batch_size):
+                idx = np.sort(order[start : start + batch_size])
+                yield X[idx], y[idx], sample_weight[idx]
+            if not repeat:
+                return
 
     return batches

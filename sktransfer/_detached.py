@@ -27,7 +27,7 @@ import threading
 import keras
 
 from ._cache import clean_cuts, is_random, kept_signature, prefix_features
-from ._freeze import apply_freeze, freezable_groups, n_frozen_from_spec
+from ._freeze import apply_freeze, freezable_groups, frozen_and_trained
 from ._graph import leaves
 from ._keras_compat import run_through_graph, stash, stashed
 from ._network import add_head, cut_network
@@ -39,11 +39,11 @@ __all__ = ["DetachedModelMixin", "DetachedNetwork", "DetachedPlan", "plan_detach
 class DetachedPlan:
     """Where a fit on a frozen source splits, and its frozen prefix."""
 
-    def __init__(self, frozen, view, groups, n_frozen, index, upper, prefix):
+    def __init__(self, frozen, view, groups, depth, index, upper, prefix):
         self.frozen = frozen
         self.view = view
         self.groups = groups
-        self.n_frozen = n_frozen
+        self.n_frozen, self.trained = depth
         self.layer_name = view.layers[index].name
         self.upper = upper
         self.prefix = prefix
@@ -75,10 +75,12 @@ def _static_split(view, groups, n_frozen):
     return None
 
 
-def plan_detached(frozen, cut, freeze, input_shape):
+def plan_detached(frozen, cut, freeze, input_shape, train_layers=None):
     """A :class:`DetachedPlan` on ``frozen`` (a ``FrozenSource``), or None.
 
-    Validates ``cut``, ``freeze`` and the input shape exactly as a full
+    Validates ``cut``, ``freeze`` (or surgical ``train_layers``: the
+    prefix below the lowest trained layer is what is shared) and the input
+    shape exactly as a full
     build does. The views, splits and prefixes are kept on the frozen
     source: building a sub-model from an intermediate tensor adds nodes to
     the layers it spans, so each is built once per source, not per fit.
@@ -94,7 +96,7 @@ def plan_detached(frozen, cut, freeze, input_shape):
         views[key] = (view, freezable_groups(view), {})
     view, groups, splits = views[key]
     check_network_input(view, input_shape, "the pretrained network")
-    n_frozen = n_frozen_from_spec(freeze, groups)
+    n_frozen, trained = frozen_and_trained(freeze, train_layers, groups)
     if n_frozen not in splits:
         split = _static_split(view, groups, n_frozen)
         prefix = None
@@ -104,7 +106,8 @@ def plan_detached(frozen, cut, freeze, input_shape):
     split, prefix = splits[n_frozen]
     if split is None:
         return None
-    return DetachedPlan(frozen, view, groups, n_frozen, split[0], split[2], prefix)
+    depth = (n_frozen, trained)
+    return DetachedPlan(frozen, view, groups, depth, split[0], split[2], prefix)
 
 
 def build_trainable_part(plan, n_classes, head):
@@ -141,15 +144,19 @@ def build_trainable_part(plan, n_classes, head):
     return network, group_leaves
 
 
-def freeze_part(network, group_leaves, n_frozen):
-    """Freeze the copied leaves of the first ``n_frozen`` groups, train the rest."""
+def freeze_part(network, group_leaves, n_frozen, trained=None):
+    """Freeze the copied leaves of the first ``n_frozen`` groups, train the rest.
+
+    With ``trained`` (surgical fine-tuning), only those groups train.
+    """
     for layer in network.layers:
         layer.trainable = True
         for leaf in leaves(layer):
             leaf.trainable = True
-    for group in group_leaves[:n_frozen]:
-        for leaf in group:
-            leaf.trainable = False
+    for index, group in enumerate(group_leaves):
+        if index < n_frozen or (trained is not None and index not in trained):
+            for leaf in group:
+                leaf.trainable = False
 
 
 class DetachedNetwork:
@@ -195,7 +202,7 @@ class DetachedNetwork:
         base = cut_network(source, build["cut"], build["input_shape"])
         groups = freezable_groups(base)
         whole = add_head(base, build["n_classes"], **build["head"])
-        apply_freeze(base, groups, build["n_frozen"])
+        apply_freeze(base, groups, build["n_frozen"], build.get("trained"))
         for layer in self.part.layers:
             if not isinstance(layer, keras.layers.InputLayer):
                 whole.get_layer(layer.name).set_weights(layer.get_weights())

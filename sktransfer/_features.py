@@ -127,7 +127,7 @@ class TransferFeatures(
     ----------
     n_features_in_ : int
         Number of features (for images: the height) seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame with string column names.
     input_shape_ : tuple of int
         Shape of one sample seen in fit.
@@ -283,7 +283,7 @@ class TransferFeatures(
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        features : ndarray of shape (n_samples, `n_features_out_`), dtype float32
             The cut network's inference-mode output, globally average-pooled
             when spatial.
         """

@@ -14,7 +14,13 @@ import keras
 
 from ._graph import containers_and_leaves, leaves
 
-__all__ = ["FreezeGroup", "freezable_groups", "n_frozen_from_spec", "apply_freeze"]
+__all__ = [
+    "FreezeGroup",
+    "apply_freeze",
+    "freezable_groups",
+    "frozen_and_trained",
+    "n_frozen_from_spec",
+]
 
 _NORMALIZATION = (
     keras.layers.BatchNormalization,
@@ -103,9 +109,78 @@ def n_frozen_from_spec(freeze, groups):
     )
 
 
-def apply_freeze(base, groups, n_frozen):
+def _describe(groups):
+    n = len(groups)
+    names = [g.name for g in groups]
+    shown = names if n <= 12 else names[:6] + ["..."] + names[-5:]
+    return f"The base has {n} freezable layers: {shown}."
+
+
+def _trained_index(item, groups):
+    n = len(groups)
+    if isinstance(item, str):
+        names = [g.name for g in groups]
+        if item in names:
+            return names.index(item)
+        raise ValueError(
+            f"train_layers names {item!r}, which is not a freezable layer of the "
+            f"base; give layer names or indices. {_describe(groups)}"
+        )
+    if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+        if -n <= int(item) < n:
+            return int(item) % n
+        raise ValueError(
+            f"train_layers index {item} is out of range: use 0..{n - 1} from the "
+            f"input or -{n}..-1 from the top. {_describe(groups)}"
+        )
+    raise ValueError(
+        f"train_layers must hold layer indices or names, got "
+        f"{type(item).__name__} {item!r}. {_describe(groups)}"
+    )
+
+
+def frozen_and_trained(freeze, train_layers, groups):
+    """``(n_frozen, trained)`` for ``freeze`` or surgical ``train_layers``.
+
+    Parameters
+    ----------
+    freeze : int or "all"
+        See :func:`n_frozen_from_spec`; used when ``train_layers`` is None.
+    train_layers : None, int, str or sequence of int or str
+        Surgical fine-tuning: the only groups that train (indices from the
+        input, negative from the top, or layer names).
+    groups : list of FreezeGroup
+
+    Returns
+    -------
+    n_frozen : int
+        The frozen prefix: every group below the lowest trained one (what
+        the feature cache can hold).
+    trained : tuple of int or None
+        The groups that train, or None when all above the prefix do.
+    """
+    if train_layers is None:
+        return n_frozen_from_spec(freeze, groups), None
+    if not (isinstance(freeze, str) and freeze == "all"):
+        raise ValueError(
+            f"freeze={freeze!r} and train_layers={train_layers!r} both say what "
+            "trains: set one. train_layers picks the layers to fine-tune "
+            "(everything else stays frozen); leave freeze='all' with it."
+        )
+    items = train_layers if isinstance(train_layers, list | tuple) else [train_layers]
+    if not items:
+        raise ValueError(
+            "train_layers=[] trains no layer: use freeze='all' to fine-tune "
+            f"nothing, or name the layers to train. {_describe(groups)}"
+        )
+    trained = tuple(sorted({_trained_index(item, groups) for item in items}))
+    return trained[0], trained
+
+
+def apply_freeze(base, groups, n_frozen, trained=None):
     """Make the first ``n_frozen`` groups non-trainable, the rest trainable.
 
+    With ``trained`` (surgical fine-tuning), only those groups train.
     Frozen BatchNormalization layers run in inference mode (Keras 3), so
     their moving statistics stay as pretrained. The model must be
     recompiled afterwards for the change to take effect.
@@ -118,6 +193,7 @@ def apply_freeze(base, groups, n_frozen):
     # and freeze=0 the base never trained after the warm-up.
     for layer in containers_and_leaves(base):
         layer.trainable = True
-    for group in groups[:n_frozen]:
-        for layer in group.layers:
-            layer.trainable = False
+    for index, group in enumerate(groups):
+        if index < n_frozen or (trained is not None and index not in trained):
+            for layer in group.layers:
+                layer.trainable = False

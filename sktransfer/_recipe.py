@@ -106,9 +106,10 @@ def run_phases(
             return {}, 0, None  # the head is solved; nothing else trains
     elif phases.warmup_epochs:
         freeze(n_groups)
+        # epoch by epoch: n_warmup_epochs_ counts the warm-up's entries
         history, _ = _train_phase(
             model, X, y, w, spec, seed=seed, epochs=phases.warmup_epochs,
-            learning_rate=learning_rate, **cache,
+            learning_rate=learning_rate, chunked=False, **cache,
         )  # fmt: skip
     if phases.probe or phases.warmup_epochs:
         # the head is trained: fine-tune gently (the estimator picks the

@@ -22,12 +22,19 @@ __all__ = [
     "TrainSpec",
     "WholeNetworkCallback",
     "compile_model",
+    "history_entries",
     "train",
     "validation_split",
 ]
 
 #: validation sets smaller than this make early stopping a coin toss
 MIN_VALIDATION_SAMPLES = 20
+
+#: at most this many history entries when epochs run in chunks
+MAX_HISTORY_ENTRIES = 20
+
+#: at most this many optimizer steps per compiled call
+MAX_STEPS_PER_EXECUTION = 256
 
 
 @dataclasses.dataclass
@@ -86,13 +93,26 @@ def validation_split(y, *, early_stopping, fraction, seed):
     return np.sort(train), np.sort(val)
 
 
-def compile_model(model, optimizer, n_classes, compile_kwargs, steps):
+def history_entries(epochs):
+    """How many history entries ``epochs`` run in when chunked.
+
+    The largest divisor of ``epochs`` up to ``MAX_HISTORY_ENTRIES``: every
+    entry covers the same whole number of epochs (200 epochs: 20 entries of
+    10; 30 epochs: 15 of 2; 12 epochs: 12 of 1).
+    """
+    return max(
+        d for d in range(1, min(epochs, MAX_HISTORY_ENTRIES) + 1) if epochs % d == 0
+    )
+
+
+def compile_model(model, optimizer, n_classes, compile_kwargs, steps_per_execution):
     """Compile with ``optimizer`` built on the trainable variables at once.
 
     Building the optimizer right away (instead of lazily inside the first
     traced step) avoids leaving traced functions behind after every fit.
-    ``steps`` (minibatches per epoch) and the backend pick the execution
-    settings (:func:`_backend.compile_defaults`); ``compile_kwargs`` wins.
+    ``steps_per_execution`` (what TensorFlow should run per compiled call)
+    and the backend pick the execution settings
+    (``_backend.compile_defaults``); ``compile_kwargs`` wins.
     """
     n_outputs = model.outputs[0].shape[-1] if model.outputs else None
     loss = (
@@ -100,7 +120,7 @@ def compile_model(model, optimizer, n_classes, compile_kwargs, steps):
         if n_outputs == 1 and n_classes == 2
         else "sparse_categorical_crossentropy"
     )
-    kwargs = {**compile_defaults(steps), **compile_kwargs}
+    kwargs = {**compile_defaults(steps_per_execution), **compile_kwargs}
     model.compile(optimizer=optimizer, loss=loss, **kwargs)
     model.optimizer.build(model.trainable_variables)
 
@@ -180,6 +200,7 @@ def train(
     split,
     X_val=None,
     whole_network=None,
+    chunked=True,
 ):
     """Compile ``model`` and fit it; returns the Keras history as a dict.
 
@@ -200,19 +221,38 @@ def train(
         Overrides ``X[val_idx]``.
     whole_network : keras.Model, default=None
         When ``model`` is part of a larger network, what user callbacks see.
+    chunked : bool, default=True
+        Whether epochs may run in chunks of several per history entry
+        (:func:`history_entries`) where no epoch boundary is needed.
     """
     train_idx, val_idx = split
     batch_size = int(min(spec.batch_size, len(train_idx)))
     steps = math.ceil(len(train_idx) / batch_size)
+    # Small data makes an epoch one or two optimizer steps, and Keras spends
+    # about 3 ms of Python per epoch (callbacks, logs, a new iterator): 200
+    # epochs on 60 rows cost more in that loop than in training. Where
+    # nothing needs each epoch's boundary (no validation, no user callbacks,
+    # no routed fit keywords), one Keras epoch runs several passes over the
+    # repeated data, in compiled calls of up to MAX_STEPS_PER_EXECUTION
+    # steps; the steps, batches and shuffling are the same as epoch by epoch.
+    per_entry = 1
+    if chunked and val_idx is None and not spec.callbacks and not spec.fit_kwargs:
+        per_entry = epochs // history_entries(epochs)
     compile_model(
         model,
         spec.make_optimizer(learning_rate),
         spec.n_classes,
         spec.compile_kwargs,
-        steps,
+        min(steps * per_entry, MAX_STEPS_PER_EXECUTION if per_entry > 1 else 32),
     )
     data = training_data(
-        X[train_idx], y[train_idx], sample_weight[train_idx], batch_size, seed, True
+        X[train_idx],
+        y[train_idx],
+        sample_weight[train_idx],
+        batch_size,
+        seed,
+        True,
+        repeat=per_entry > 1,
     )
     callbacks, validation, stopper = [], None, None
     if val_idx is not None:
@@ -229,7 +269,8 @@ def train(
         user = [WholeNetworkCallback(cb, whole_network) for cb in user]
     history = model.fit(
         data,
-        epochs=epochs,
+        epochs=epochs // per_entry,
+        steps_per_epoch=steps * per_entry if per_entry > 1 else None,
         validation_data=validation,
         callbacks=callbacks + list(user),
         verbose=spec.verbose,

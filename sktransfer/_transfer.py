@@ -17,7 +17,7 @@ from ._detached import (
     plan_detached,
 )
 from ._docs import fill_doc
-from ._freeze import apply_freeze, freezable_groups, n_frozen_from_spec
+from ._freeze import apply_freeze, freezable_groups, frozen_and_trained
 from ._graph import run_eagerly
 from ._keras_compat import stashed
 from ._network import BLOCKS, add_head, cut_network, split_at
@@ -56,6 +56,12 @@ class TransferClassifier(
         layer before it), from the input: ``k >= 0`` freezes the first k,
         ``-k`` all but the last k, ``"all"`` the whole base, ``0`` nothing.
         Frozen BatchNormalization runs in inference mode.
+    train_layers : int, str, list of int or str, or None, default=None
+        Surgical fine-tuning (Lee et al. 2023): only these base layers
+        train (indices as for ``freeze``, negative from the top, or layer
+        names), everything else stays frozen; ``freeze`` stays ``"all"``.
+        Under an input-level shift, training only the first layer often
+        adapts best. The layers below the lowest trained one are cached.
     head_hidden_layer_sizes : tuple of int, default=()
         Hidden Dense layers of the new head.
     head_dropout : float, default=0.0
@@ -124,7 +130,8 @@ class TransferClassifier(
         The whole fitted network: base and new head.
     {fitted_attributes}
     history_ : dict
-        Keras training history, warm-up epochs first.
+        Keras training history, warm-up epochs first; the fine-tuning phase
+        runs in chunks of epochs as ``PretrainedClassifier.history_`` says.
     base_layers_ : list of str
         Names of the base's freezable layers, from the input.
     n_frozen_ : int
@@ -163,6 +170,7 @@ class TransferClassifier(
         **KerasClassifierBase._parameter_constraints,
         "cut": [StrOptions({"auto"}), str, numbers.Integral, None],
         "freeze": [StrOptions({"all"}), str, numbers.Integral],
+        "train_layers": [None, str, numbers.Integral, list, tuple],
         "head_hidden_layer_sizes": ["array-like"],
         "head_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "activation": [str, callable],
@@ -184,6 +192,7 @@ class TransferClassifier(
         *,
         cut="auto",
         freeze="all",
+        train_layers=None,
         head_hidden_layer_sizes=(),
         head_dropout=0.0,
         activation="relu",
@@ -211,6 +220,7 @@ class TransferClassifier(
         self.pretrained = pretrained
         self.cut = cut
         self.freeze = freeze
+        self.train_layers = train_layers
         self.head_hidden_layer_sizes = head_hidden_layer_sizes
         self.head_dropout = head_dropout
         self.activation = activation
@@ -288,7 +298,9 @@ class TransferClassifier(
                 custom_objects=self.custom_objects,
             )
             if frozen is not None:
-                plan = plan_detached(frozen, self.cut, self.freeze, self.input_shape_)
+                plan = plan_detached(
+                    frozen, self.cut, self.freeze, self.input_shape_, self.train_layers
+                )
         if plan is not None:
             self._fit_detached(plan, X, y, sample_weight, seed, spec, split)
         else:
@@ -306,7 +318,7 @@ class TransferClassifier(
         base = cut_network(source, self.cut, self.input_shape_)
         check_network_input(base, self.input_shape_, "the pretrained network")
         groups = freezable_groups(base)
-        n_frozen = n_frozen_from_spec(self.freeze, groups)
+        n_frozen, trained = frozen_and_trained(self.freeze, self.train_layers, groups)
         model = add_head(base, self.n_classes_, **self._head_params(seed))
         X = self._as_network_input(X, model)
         self._run_phases(
@@ -317,7 +329,7 @@ class TransferClassifier(
             seed,
             spec,
             split,
-            freeze=lambda k: apply_freeze(base, groups, k),
+            freeze=lambda k: apply_freeze(base, groups, k, trained),
             n_groups=len(groups),
             n_frozen=n_frozen,
             cache_mode=self.cache_features,
@@ -343,7 +355,7 @@ class TransferClassifier(
             seed,
             spec,
             split,
-            freeze=lambda k: freeze_part(part, group_leaves, k),
+            freeze=lambda k: freeze_part(part, group_leaves, k, plan.trained),
             n_groups=len(plan.groups),
             n_frozen=plan.n_frozen,
             cache_mode="auto",
@@ -360,6 +372,7 @@ class TransferClassifier(
             n_classes=self.n_classes_,
             head=head,
             n_frozen=plan.n_frozen,
+            trained=plan.trained,
         )
         self._model = None
         self._detached = DetachedNetwork(part, plan, build)

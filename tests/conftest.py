@@ -8,7 +8,9 @@ TransferClassifier tests reuse: fit it once, never mutate it in a test.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -131,17 +133,72 @@ def pretrained_model_file(pretrained_source, tmp_path_factory):
     return str(path)
 
 
+#: after `make -C docs html`, the documentation folder (``docs``): the
+#: example tests then read what each example printed and wrote from the
+#: gallery build, which ran it, instead of running it again (.ci/run)
+FROM_DOCS = "SKTRANSFER_EXAMPLES_FROM_DOCS"
+
+
+def gallery_stdout(rst):
+    """What an example printed, from the page sphinx-gallery made of it.
+
+    sphinx-gallery puts each code block's output in a literal block under
+    ``.. rst-class:: sphx-glr-script-out``, indented by four spaces.
+    """
+    lines = rst.splitlines()
+    blocks = []
+    for i, line in enumerate(lines):
+        if line.strip() != ".. rst-class:: sphx-glr-script-out":
+            continue
+        j = i + 1
+        while not lines[j].strip().startswith(".. code-block::"):
+            j += 1
+        block = []
+        for line in lines[j + 1 :]:
+            if line.strip() and not line.startswith("    "):
+                break
+            block.append(line[4:])
+        blocks.append("\n".join(block).strip("\n"))
+    return "\n".join(blocks) + "\n"
+
+
+def example_from_docs(docs, script, out):
+    """An example's run in the gallery build, as a ``CompletedProcess``.
+
+    Fails unless the build ran this very script (its checksum). The files
+    the example wrote are copied to ``out`` and the paths it printed are
+    changed to match, as if it had written there.
+    """
+    built = Path(docs) / "auto_examples"
+    checksum = built / f"{script.name}.md5"
+    if not checksum.exists():
+        pytest.fail(f"{FROM_DOCS}: {checksum} missing: run `make -C docs html`")
+    if checksum.read_text().strip() != hashlib.md5(script.read_bytes()).hexdigest():
+        pytest.fail(f"{FROM_DOCS}: {script.name} changed since the docs were built")
+    stdout = gallery_stdout((built / f"{script.stem}.rst").read_text())
+    written = Path(docs).resolve() / "_build" / "example_out" / script.stem
+    shutil.copytree(written, out, dirs_exist_ok=True)
+    stdout = stdout.replace(str(written), str(out))
+    return subprocess.CompletedProcess([sys.executable, str(script)], 0, stdout, "")
+
+
 @pytest.fixture
 def run_example(tmp_path):
     """Run ``examples/<name>`` in small mode as its own process, as a user would.
 
     Returns a function ``run(name, *, cwd=None, out=None, timeout=300)``
     giving the ``subprocess.CompletedProcess``; figures go to ``out``
-    (default ``tmp_path``) through ``SKTRANSFER_EXAMPLE_OUT``.
+    (default ``tmp_path``) through ``SKTRANSFER_EXAMPLE_OUT``. With
+    ``SKTRANSFER_EXAMPLES_FROM_DOCS`` set, the run is the gallery build's
+    (``example_from_docs``).
     """
     examples = Path(__file__).resolve().parents[1] / "examples"
 
     def run(name, *, cwd=None, out=None, timeout=300):
+        if os.environ.get(FROM_DOCS):
+            return example_from_docs(
+                os.environ[FROM_DOCS], examples / name, out or tmp_path
+            )
         env = {
             **os.environ,
             "TF_CPP_MIN_LOG_LEVEL": "3",

@@ -10,6 +10,11 @@ read back and checked: the data sizes it announces against the data set,
 accuracies and scores against chance and against each other, and every
 sentence it computes from its table against that table. Nothing is compared
 with numbers copied from a previous run.
+
+With ``SKTRANSFER_EXAMPLES_FROM_DOCS=docs`` (what .ci/run sets after
+``make -C docs html``) the runs checked are the gallery build's, which ran
+every example once (``run_example`` in conftest.py); that build fails itself
+on an example that raises or writes into ``examples/``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from sktransfer._freeze import (
     FreezeGroup,
     apply_freeze,
     freezable_groups,
+    frozen_and_trained,
     n_frozen_from_spec,
 )
 
@@ -127,3 +128,48 @@ def test_apply_freeze_unfreezes_a_base_frozen_by_its_author():
     groups = freezable_groups(model)
     apply_freeze(model, groups, 0)
     assert all(layer.trainable for g in groups for layer in g.layers)
+
+
+# ---------------------------------------------------- surgical train_layers
+@pytest.mark.parametrize(
+    "train_layers, expected",
+    [
+        (None, (3, None)),  # freeze=3 decides
+        (0, (0, (0,))),
+        (-1, (4, (4,))),
+        ("layer_2", (2, (2,))),
+        ([3, "layer_1", -4], (1, (1, 3))),  # sorted, duplicates merged
+        ((4, 0), (0, (0, 4))),
+    ],
+)
+def test_frozen_and_trained(train_layers, expected):
+    freeze = 3 if train_layers is None else "all"
+    assert frozen_and_trained(freeze, train_layers, _groups(5)) == expected
+
+
+@pytest.mark.parametrize(
+    "freeze, train_layers, match",
+    [
+        (0, 1, r"freeze=0 and train_layers=1 both say what trains: set one"),
+        ("all", 5, r"index 5 is out of range: use 0\.\.4 .* -5\.\.-1"),
+        ("all", -6, r"index -6 is out of range"),
+        ("all", "nope", r"'nope', which is not a freezable layer.*'layer_0'"),
+        ("all", [], r"trains no layer"),
+        ("all", [True], r"indices or names, got bool True"),
+    ],
+)
+def test_bad_train_layers(freeze, train_layers, match):
+    with pytest.raises(ValueError, match=match):
+        frozen_and_trained(freeze, train_layers, _groups(5))
+
+
+def test_apply_freeze_trains_only_the_chosen_groups():
+    model = _network()
+    groups = freezable_groups(model)
+    apply_freeze(model, groups, 1, trained=(1, 3))
+    for index, group in enumerate(groups):
+        for layer in group.layers:
+            assert layer.trainable == (index in (1, 3)), layer.name
+    # the warm-up's whole-base freeze ignores the surgical choice
+    apply_freeze(model, groups, len(groups), trained=(1, 3))
+    assert not model.trainable_weights

@@ -24,7 +24,7 @@ from sktransfer._files import (
     load_keras_model,
 )
 from sktransfer._network import add_head, cut_network, split_at
-from sktransfer._training import TrainSpec, train, validation_split
+from sktransfer._training import TrainSpec, history_entries, train, validation_split
 from sktransfer._validation import (
     check_targets,
     combine_weights,
@@ -153,9 +153,40 @@ def test_train_fits_and_reports_history(iris_data):
         model, X, y, np.ones(len(y), np.float32), _spec(3),
         seed=0, epochs=30, learning_rate=0.05, split=split,
     )  # fmt: skip
-    assert len(history["loss"]) == 30
+    # no epoch boundary needed: 30 epochs in 15 chunks of 2
+    assert len(history["loss"]) == 15
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert (model(X).numpy().argmax(1) == y).mean() > 0.9
+
+
+@pytest.mark.parametrize("epochs, entries", [(200, 20), (30, 15), (12, 12), (7, 7)])
+def test_history_entries_are_equal_whole_chunks(epochs, entries):
+    assert history_entries(epochs) == entries
+    assert epochs % entries == 0
+
+
+def test_chunked_epochs_take_the_same_steps_as_epoch_by_epoch(iris_data):
+    """Chunks change how often Keras returns to Python, not the training.
+
+    The same number of optimizer steps (a partial last batch every pass),
+    reshuffled every pass (tf.data draws another order than per-epoch
+    iterators do, so the weights are not bit-equal): the same fit quality.
+    """
+    X, y = iris_data
+    losses, steps = [], []
+    for chunked in (True, False):
+        model = mlp(4, 3, seed=1)
+        history = train(
+            model, X, y, np.ones(len(y), np.float32), _spec(3, batch_size=64),
+            seed=0, epochs=60, learning_rate=0.01, split=(np.arange(len(y)), None),
+            chunked=chunked,
+        )  # fmt: skip
+        assert len(history["loss"]) == (20 if chunked else 60)  # 3 epochs a chunk
+        steps.append(int(model.optimizer.iterations.numpy()))
+        model.compile(loss="sparse_categorical_crossentropy")
+        losses.append(model.evaluate(X, y, verbose=0))
+    assert steps == [60 * 3, 60 * 3]  # 150 rows in batches of 64: 3 a pass
+    assert losses[0] == pytest.approx(losses[1], rel=0.05)
 
 
 def test_train_restores_the_best_weights_at_the_end(iris_data):
