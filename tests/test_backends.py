@@ -216,3 +216,23 @@ def test_seeded_batches_repeat_with_the_seed_and_cover_every_row():
     for epoch in first:
         assert sorted(sum(epoch, [])) == list(range(25))
         assert [len(b) for b in epoch] == [8, 8, 8, 1]
+
+
+def test_endless_seeded_batches_run_pass_after_pass_across_epochs():
+    """With ``repeat`` Keras reads index after index across its epochs
+    (``steps_per_epoch``): each run of ``len`` batches is one full,
+    freshly shuffled pass, the same for the same seed."""
+    X = np.arange(50, dtype="float32").reshape(25, 2)
+    y, w = np.arange(25), np.ones(25, "float32")
+
+    def passes(seed):
+        data = SeededBatches(X, y, w, 8, seed, shuffle=True, repeat=True)
+        assert data.num_batches is None
+        batches = [data[i][1].tolist() for i in range(3 * len(data))]
+        data.on_epoch_end()  # Keras' epoch boundary: not a pass boundary
+        return [sum(batches[k * 4 : (k + 1) * 4], []) for k in range(3)]
+
+    first = passes(3)
+    assert first == passes(3)
+    assert all(sorted(rows) == list(range(25)) for rows in first)
+    assert first[0] != first[1] != first[2]
