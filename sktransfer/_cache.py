@@ -20,7 +20,7 @@ import keras
 from sklearn.utils.validation import check_memory
 
 from ._graph import leaves, run_eagerly, weights_digest
-from ._keras_compat import stash, stashed, without_tensorflow
+from ._keras_compat import layer_output, stash, stashed, without_tensorflow
 
 __all__ = [
     "CachePlan",
@@ -63,20 +63,22 @@ def _is_static(layer):
     )
 
 
-def clean_cuts(layers, last, output):
-    """Clean cuts of a network, from ``layers[last]`` towards the input.
+def clean_cuts(model, last):
+    """Clean cuts of ``model``, from ``model.layers[last]`` towards the input.
 
     Yields ``(index, tensor, rest)``: ``tensor`` is ``layers[index]``'s
-    output and ``rest = keras.Model(tensor, output)`` the network above it,
+    output in ``model``'s graph (a nested model's included) and
+    ``rest = keras.Model(tensor, output)`` the network above it,
     which builds only when nothing but ``tensor`` leads on to ``output`` (no
     skip connection crosses the cut); ``rest`` is None when ``tensor`` is
     ``output`` itself. Stops at the input layer.
     """
+    layers, output = model.layers, model.outputs[0]
     for index in range(last, -1, -1):
         if isinstance(layers[index], keras.layers.InputLayer):
             return
         try:
-            tensor = layers[index].output
+            tensor = layer_output(model, layers[index])
         except (AttributeError, ValueError):  # a shared layer: several outputs
             continue
         if not isinstance(tensor, keras.KerasTensor):
@@ -123,7 +125,7 @@ def plan_cache(model, mode):
             break
         last_static = index
     has_weights = any(layer.weights for layer in layers[: last_static + 1])
-    cuts = clean_cuts(layers, last_static, model.outputs[0]) if has_weights else ()
+    cuts = clean_cuts(model, last_static) if has_weights else ()
     for index, tensor, rest in cuts:
         if rest is None:  # the whole network is static: nothing to train
             continue

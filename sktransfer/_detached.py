@@ -66,7 +66,7 @@ def _static_split(view, groups, n_frozen):
         if not static(layer):
             break
         last = index
-    for index, tensor, upper in clean_cuts(layers, last, view.outputs[0]):
+    for index, tensor, upper in clean_cuts(view, last):
         if not any(layer.weights for layer in layers[: index + 1]):
             return None  # shallower cuts hold no weights either
         if upper is not None and any(is_random(leaf) for leaf in leaves(upper)):

@@ -28,6 +28,7 @@ import keras
 
 __all__ = [
     "MIXING_STRATEGIES",
+    "layer_output",
     "own_learning_rate",
     "read_weights",
     "reseed_layers",
@@ -159,3 +160,22 @@ def without_tensorflow():
         yield
     finally:
         handle._available = saved
+
+
+def layer_output(model, layer):
+    """The tensor ``layer`` outputs inside ``model``'s graph.
+
+    ``layer.output`` is the output of the layer's first call. For a nested
+    model (the Keras transfer recipe's ``base = MobileNetV3Small(...)``
+    called on a new ``keras.Input``) that first call is the nested model's
+    own construction, so its ``output`` belongs to the inner graph and is not
+    connected to ``model``'s input: a cut there failed with "Output ... is
+    not connected to inputs". The node of ``model``'s own graph that calls
+    ``layer`` holds the right tensor.
+    """
+    for nodes in getattr(model, "_nodes_by_depth", {}).values():
+        for node in nodes:
+            if node.operation is layer:
+                outputs = node.outputs
+                return outputs[0] if len(outputs) == 1 else outputs
+    return layer.output

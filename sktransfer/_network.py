@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from ._keras_compat import stash, stashed
+from ._keras_compat import layer_output, stash, stashed
 from ._validation import check_network_input
 
 __all__ = [
@@ -173,7 +173,8 @@ def _knowledge_base(model, position, *, with_hidden):
         )
         for layer in layers[:position]:
             if _has_weights(layer) and not isinstance(layer, normalization):
-                parts.append(_pooled(layer.output, lambda _: name("source_pool")))
+                tensor = layer_output(model, layer)
+                parts.append(_pooled(tensor, lambda _: name("source_pool")))
     # zeros: the weights are the head's, set below; an unseeded initializer
     # would draw its seed from Python's global random state
     scores = keras.layers.Dense(
@@ -257,7 +258,7 @@ def cut_network(model, cut, input_shape):
                 f"top-level layers are {names}; pass one of these names, an int "
                 f"position, one of {list(NAMED_CUTS)} or None."
             )
-        output = model.get_layer(cut).output
+        output = layer_output(model, model.get_layer(cut))
     else:
         if isinstance(cut, bool):  # an Integral to Python, but surely a typo
             raise ValueError(
@@ -274,7 +275,7 @@ def cut_network(model, cut, input_shape):
                 f"top-level layers, so cut must be in {first + 1}..{n} or "
                 f"-{n - first - 1}..-1 (keep layers[:cut])."
             )
-        output = layers[index - 1].output
+        output = layer_output(model, layers[index - 1])
     return keras.Model(model.inputs, output, name=f"{model.name}_base")
 
 
@@ -347,7 +348,7 @@ def split_at(model, layer_name):
     """
     kept = stashed(model, "split")
     if kept is None or kept[0] != layer_name:
-        tensor = model.get_layer(layer_name).output
+        tensor = layer_output(model, model.get_layer(layer_name))
         kept = (
             layer_name,
             keras.Model(model.inputs[0], tensor),

@@ -36,7 +36,8 @@ def pytest_collection_modifyitems(config, items):
     (``-m backends``); a module marked as a whole uses ``pytestmark``.
     """
     for item in items:
-        subset = getattr(item.module, "BACKEND_SUBSET", ())
+        # doctest items have no module attribute
+        subset = getattr(getattr(item, "module", None), "BACKEND_SUBSET", ())
         if any(name in item.name for name in subset):
             item.add_marker(pytest.mark.backends)
 

@@ -1071,3 +1071,28 @@ def test_mobilenet_headless_base(mobilenet):
     assert gap > 0.3, f"class-1 probability barely depends on the class: {gap:.3f}"
     assert np.mean(clf.predict(X) == y) >= 0.75
     assert_model_unchanged(model, weights_before)
+
+
+def test_keras_recipe_nested_base_under_a_head(mobilenet, tmp_path):
+    """The Keras transfer recipe's source: a keras.applications base called
+    on a new Input, with a Dense head on top. The default cut reads the
+    nested base's output in the outer graph (its own ``.output`` belongs to
+    its inner graph), and the cache cuts at the nested base."""
+    model, X, y = mobilenet
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(model(inputs))
+    outputs = keras.layers.Dense(
+        4, "softmax", name="old_head", kernel_initializer=keras.initializers.Ones()
+    )(pooled)
+    source = keras.Model(inputs, outputs)
+    weights_before = model_snapshot(source)
+    clf = make(source, cut="auto", random_state=0).fit(X, y)
+    assert clf.base_layers_[-1] == "source_logits"
+    # freeze=-1 on the auto cut trains the copy of the old head alone
+    cached = make(
+        source, cut="auto", freeze=-1, epochs=1, batch_size=8, memory=str(tmp_path)
+    ).fit(X, y)
+    assert cached.feature_cut_ == model.name
+    for cut in (2, model.name):  # the nested base itself as the cut
+        assert make(source, cut=cut).fit(X, y).predict(X).shape == (len(y),)
+    assert_model_unchanged(source, weights_before)
