@@ -222,21 +222,16 @@ class SeededBatches(keras.utils.PyDataset):
             self.order = self._draw()
 
 
-def _generator(X, y, sample_weight, batch_size, seed, shuffle, repeat=False):
-    """A callable yielding seeded minibatches (sorted rows within a batch).
-
-    One pass over the data per call, or passes without end with ``repeat``.
-    """
+def _generator(X, y, sample_weight, batch_size, seed, shuffle):
+    """A callable yielding one pass of seeded minibatches (sorted rows within
+    a batch); ``tf.data`` repeats it where passes follow one another."""
     rng = np.random.default_rng(seed)
     n = len(y)
 
     def batches():
-        while True:
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            for start in range(0, n, batch_size):
-                idx = np.sort(order[start : start + batch_size])
-                yield X[idx], y[idx], sample_weight[idx]
-            if not repeat:
-                return
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            idx = np.sort(order[start : start + batch_size])
+            yield X[idx], y[idx], sample_weight[idx]
 
     return batches

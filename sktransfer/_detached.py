@@ -27,7 +27,7 @@ import threading
 import keras
 
 from ._cache import clean_cuts, is_random, kept_signature, prefix_features
-from ._freeze import apply_freeze, freezable_groups, frozen_and_trained
+from ._freeze import apply_freeze, freezable_groups, frozen_and_trained, is_frozen
 from ._graph import leaves
 from ._keras_compat import run_through_graph, stash, stashed
 from ._network import add_head, cut_network
@@ -154,7 +154,7 @@ def freeze_part(network, group_leaves, n_frozen, trained=None):
         for leaf in leaves(layer):
             leaf.trainable = True
     for index, group in enumerate(group_leaves):
-        if index < n_frozen or (trained is not None and index not in trained):
+        if is_frozen(index, n_frozen, trained):
             for leaf in group:
                 leaf.trainable = False
 

@@ -19,6 +19,7 @@ __all__ = [
     "apply_freeze",
     "freezable_groups",
     "frozen_and_trained",
+    "is_frozen",
     "n_frozen_from_spec",
 ]
 
@@ -65,6 +66,20 @@ def freezable_groups(base):
     return groups
 
 
+def _describe(groups):
+    """The base's freezable layers, for error messages."""
+    n = len(groups)
+    names = [g.name for g in groups]
+    shown = names if n <= 12 else names[:6] + ["..."] + names[-5:]
+    return f"The base has {n} freezable layers: {shown}."
+
+
+def is_frozen(index, n_frozen, trained=None):
+    """Whether group ``index`` stays frozen: below the prefix depth, or not
+    among the surgically ``trained`` groups when they are given."""
+    return index < n_frozen or (trained is not None and index not in trained)
+
+
 def n_frozen_from_spec(freeze, groups):
     """How many groups ``freeze`` freezes; ``ValueError`` if it is invalid.
 
@@ -80,9 +95,7 @@ def n_frozen_from_spec(freeze, groups):
     n_frozen : int
     """
     n = len(groups)
-    names = [g.name for g in groups]
-    shown = names if n <= 12 else names[:6] + ["..."] + names[-5:]
-    where = f"The base has {n} freezable layers: {shown}."
+    where = _describe(groups)
     if isinstance(freeze, str):
         if freeze == "all":
             return n
@@ -107,13 +120,6 @@ def n_frozen_from_spec(freeze, groups):
         f"freeze must be an int or 'all', got {type(freeze).__name__} {freeze!r}: "
         f"use 'all', k in 0..{n} or -k in -{n}..-1. {where}"
     )
-
-
-def _describe(groups):
-    n = len(groups)
-    names = [g.name for g in groups]
-    shown = names if n <= 12 else names[:6] + ["..."] + names[-5:]
-    return f"The base has {n} freezable layers: {shown}."
 
 
 def _trained_index(item, groups):
@@ -194,6 +200,6 @@ def apply_freeze(base, groups, n_frozen, trained=None):
     for layer in containers_and_leaves(base):
         layer.trainable = True
     for index, group in enumerate(groups):
-        if index < n_frozen or (trained is not None and index not in trained):
+        if is_frozen(index, n_frozen, trained):
             for layer in group.layers:
                 layer.trainable = False
