@@ -23,7 +23,7 @@ from ._base import ScikerasSeam
 from ._keras_compat import without_tensorflow
 from ._network import defined_tensors
 from ._runtime import fresh_seed, run_inference
-from ._training import TrainSpec
+from ._training import TrainSpec, check_fit_kwargs
 from ._validation import (
     as_input_dtype,
     check_strategy_backend,
@@ -164,6 +164,7 @@ class KerasClassifierBase(ScikerasSeam):
 
     def _train_spec(self):
         """What ``_training.train`` needs, decided from the parameters."""
+        check_fit_kwargs(self._routed("fit"))
         return TrainSpec(
             make_optimizer=self._make_optimizer,
             n_classes=self.n_classes_,

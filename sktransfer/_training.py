@@ -20,6 +20,7 @@ from ._backend import compile_defaults, training_data
 __all__ = [
     "MIN_VALIDATION_SAMPLES",
     "TrainSpec",
+    "check_fit_kwargs",
     "WholeNetworkCallback",
     "compile_model",
     "history_entries",
@@ -68,6 +69,38 @@ class TrainSpec:
     verbose: int = 0
     compile_kwargs: dict = dataclasses.field(default_factory=dict)
     fit_kwargs: dict = dataclasses.field(default_factory=dict)
+
+
+#: ``Model.fit`` arguments the loop sets itself -> the parameter to use instead
+_OWN_FIT_ARGUMENTS = {
+    "x": "the X passed to fit",
+    "y": "the y passed to fit",
+    "batch_size": "batch_size",
+    "epochs": "epochs",
+    "steps_per_epoch": "batch_size and epochs",
+    "callbacks": "callbacks",
+    "validation_data": "early_stopping and validation_split",
+    "validation_split": "validation_split",
+    "shuffle": "random_state (the loop shuffles, seeded)",
+    "sample_weight": "fit(X, y, sample_weight=...)",
+    "class_weight": "class_weight",
+}
+
+
+def check_fit_kwargs(fit_kwargs):
+    """Raise ``ValueError`` for a ``fit__*`` keyword the loop sets itself.
+
+    Checked before any training, so a misrouted keyword does not surface
+    as a ``TypeError`` from inside Keras (``fit__verbose`` is allowed: it
+    overrides ``verbose``).
+    """
+    clashes = sorted(set(fit_kwargs) & set(_OWN_FIT_ARGUMENTS))
+    if clashes:
+        fixes = "; ".join(f"fit__{k}: use {_OWN_FIT_ARGUMENTS[k]}" for k in clashes)
+        raise ValueError(
+            f"fit__{clashes[0]} cannot be routed to Keras' Model.fit: the "
+            f"estimator sets it from its own parameters ({fixes})."
+        )
 
 
 def validation_split(y, *, early_stopping, fraction, seed):
@@ -273,9 +306,8 @@ def train(
         steps_per_epoch=steps * per_entry if per_entry > 1 else None,
         validation_data=validation,
         callbacks=callbacks + list(user),
-        verbose=spec.verbose,
         shuffle=False,  # the pipeline shuffles, seeded
-        **spec.fit_kwargs,
+        **{"verbose": spec.verbose, **spec.fit_kwargs},
     )
     if stopper is not None and stopper.best_weights is not None:
         # Keras restores only when it stops early; also restore at the end

@@ -663,3 +663,25 @@ def test_pretrained_source_fixtures(pretrained_source, pretrained_file, digits_s
     )
     network = keras.saving.load_model(pretrained_file)
     assert [layer.units for layer in network.layers[1:]] == [32, 16, 5]
+
+
+def test_fit_verbose_is_routed_to_keras(iris, capsys):
+    """``fit__verbose`` overrides ``verbose`` instead of clashing with it."""
+    X, y = iris
+    clf = PretrainedClassifier(
+        hidden_layer_sizes=(8,), epochs=2, random_state=0, fit__verbose=2
+    )
+    clf.fit(X, y)
+    assert "Epoch 2/2" in capsys.readouterr().out
+    assert len(clf.history_["loss"]) == 2
+
+
+@pytest.mark.parametrize(
+    "key, fix", [("epochs", "use epochs"), ("shuffle", "use random_state")]
+)
+def test_fit_keywords_the_loop_sets_raise_before_training(iris, key, fix):
+    X, y = iris
+    clf = PretrainedClassifier(hidden_layer_sizes=(8,), epochs=2, **{f"fit__{key}": 3})
+    with pytest.raises(ValueError, match=f"fit__{key} cannot be routed.*{fix}"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "model_")
