@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+from sklearn.utils.validation import check_memory
 
 from ._cache import plan_cache, prefix_features
 from ._probe import fit_probe
@@ -41,6 +42,11 @@ class Phases:
         no warm-up runs, and with the whole base frozen no Keras training.
     blocks : list of int or None
         Widths of the feature blocks the head reads (for the probe).
+    probe_memory : None, str or joblib.Memory
+        Where solved probes are kept: a probe is a function of the
+        features, labels and weights alone, so the candidates of a grid
+        over ``freeze`` that share a cut and a fold (the probe, then LP-FT
+        at several depths) solve it once.
     """
 
     warmup_epochs: int
@@ -49,19 +55,22 @@ class Phases:
     fine_tune_learning_rate: float | None = None
     probe: bool = False
     blocks: list | None = None
+    probe_memory: object = None
 
 
-def solve_head(model, X, y, w, *, blocks, seed, memory):
+def solve_head(model, X, y, w, *, blocks, seed, memory, probe_memory=None):
     """Set ``model``'s output layer to the linear probe on its input features.
 
     The features are what the output layer reads, in inference mode (the
     network as it stands: frozen or not, before any fine-tuning); with
-    ``memory`` they are cached like any frozen prefix's. Returns the chosen C.
+    ``memory`` they are cached like any frozen prefix's, and with
+    ``probe_memory`` the solved probe too. Returns the chosen C.
     """
     head = model.layers[-1]
     below = keras.Model(model.inputs[0], head.input)
     features = prefix_features(below, X, memory)
-    probe = fit_probe(features, y, sample_weight=w, blocks=blocks, seed=seed)
+    solve = check_memory(probe_memory).cache(fit_probe)
+    probe = solve(features, y, sample_weight=w, blocks=blocks, seed=seed)
     head.set_weights([probe.kernel, probe.bias])
     return probe.C
 
@@ -100,7 +109,10 @@ def run_phases(
         # the pretrained features to fit a random head; it replaces the
         # warm-up (measured: a warm-up then freeze=0 on 30 rows scored at
         # chance where no warm-up scored 0.80)
-        solve_head(model, X, y, w, blocks=phases.blocks, seed=seed, memory=memory)
+        solve_head(
+            model, X, y, w, blocks=phases.blocks, seed=seed, memory=memory,
+            probe_memory=phases.probe_memory,
+        )  # fmt: skip
         if n_frozen >= n_groups:
             freeze(n_frozen)
             return {}, 0, None  # the head is solved; nothing else trains

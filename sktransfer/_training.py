@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ._backend import compile_defaults, training_data
+from ._pool import pooled_trainer, trainer_key
 
 __all__ = [
     "MIN_VALIDATION_SAMPLES",
@@ -138,6 +139,13 @@ def history_entries(epochs):
     )
 
 
+def _loss(model, n_classes):
+    n_outputs = model.outputs[0].shape[-1] if model.outputs else None
+    if n_outputs == 1 and n_classes == 2:
+        return "binary_crossentropy"
+    return "sparse_categorical_crossentropy"
+
+
 def compile_model(model, optimizer, n_classes, compile_kwargs, steps_per_execution):
     """Compile with ``optimizer`` built on the trainable variables at once.
 
@@ -147,14 +155,8 @@ def compile_model(model, optimizer, n_classes, compile_kwargs, steps_per_executi
     and the backend pick the execution settings
     (``_backend.compile_defaults``); ``compile_kwargs`` wins.
     """
-    n_outputs = model.outputs[0].shape[-1] if model.outputs else None
-    loss = (
-        "binary_crossentropy"
-        if n_outputs == 1 and n_classes == 2
-        else "sparse_categorical_crossentropy"
-    )
     kwargs = {**compile_defaults(steps_per_execution), **compile_kwargs}
-    model.compile(optimizer=optimizer, loss=loss, **kwargs)
+    model.compile(optimizer=optimizer, loss=_loss(model, n_classes), **kwargs)
     model.optimizer.build(model.trainable_variables)
 
 
@@ -271,12 +273,13 @@ def train(
     per_entry = 1
     if chunked and val_idx is None and not spec.callbacks and not spec.fit_kwargs:
         per_entry = epochs // history_entries(epochs)
+    per_call = min(steps * per_entry, MAX_STEPS_PER_EXECUTION if per_entry > 1 else 32)
     compile_model(
         model,
         spec.make_optimizer(learning_rate),
         spec.n_classes,
         spec.compile_kwargs,
-        min(steps * per_entry, MAX_STEPS_PER_EXECUTION if per_entry > 1 else 32),
+        per_call,
     )
     data = training_data(
         X[train_idx],
@@ -300,15 +303,24 @@ def train(
     user = spec.callbacks
     if whole_network is not None and whole_network is not model:
         user = [WholeNetworkCallback(cb, whole_network) for cb in user]
-    history = model.fit(
-        data,
-        epochs=epochs // per_entry,
-        steps_per_epoch=steps * per_entry if per_entry > 1 else None,
-        validation_data=validation,
-        callbacks=callbacks + list(user),
-        shuffle=False,  # the pipeline shuffles, seeded
-        **{"verbose": spec.verbose, **spec.fit_kwargs},
-    )
+    # a repeated architecture trains in a pooled trainer whose traced step
+    # is reused (``_pool``); user callbacks must see the network itself
+    key = None
+    if not user:
+        key = trainer_key(
+            model, model.optimizer, model.loss, per_call, spec.compile_kwargs
+        )
+    settings = {"loss": model.loss, **compile_defaults(per_call)}
+    with pooled_trainer(model, key, settings) as network:
+        history = network.fit(
+            data,
+            epochs=epochs // per_entry,
+            steps_per_epoch=steps * per_entry if per_entry > 1 else None,
+            validation_data=validation,
+            callbacks=callbacks + list(user),
+            shuffle=False,  # the pipeline shuffles, seeded
+            **{"verbose": spec.verbose, **spec.fit_kwargs},
+        )
     if stopper is not None and stopper.best_weights is not None:
         # Keras restores only when it stops early; also restore at the end
         if stopper.stopped_epoch == 0 and stopper.best_epoch != epochs - 1:

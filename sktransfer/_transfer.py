@@ -404,6 +404,7 @@ class TransferClassifier(
             fine_tune_learning_rate=tuned,
             probe=probe,
             blocks=blocks,
+            probe_memory=self.memory,
         )
         self.history_, self.n_warmup_epochs_, self.feature_cut_ = run_phases(
             model, X, y, w, spec, phases, split=split, seed=seed, **how

@@ -59,7 +59,10 @@ def sha256(path):
 
 
 def entries(location):
-    return sorted(str(p) for p in location.rglob("output.pkl"))
+    """The feature cache's entries (solved probes are stored beside them)."""
+    return sorted(
+        str(p) for p in location.rglob("output.pkl") if "fit_probe" not in str(p)
+    )
 
 
 @pytest.fixture
@@ -280,6 +283,7 @@ def test_memory_entries_are_transfer_classifiers_frozen_prefix(
     ).fit(X, y)
     stored = entries(location)
     assert len(stored) == 1
+    assert len(list(location.rglob("fit_probe/*/output.pkl"))) == 1
     calls = len(computed)
     features = TransferFeatures(pretrained_source, memory=str(location)).fit(X)
     Z = features.transform(X)

@@ -31,8 +31,8 @@ LAYERS = [
     ],
     # seeding and runtime; input validation
     ["_runtime", "_validation"],
-    # freeze specs; network surgery
-    ["_freeze", "_network"],
+    # freeze specs; network surgery; pooled compiled trainers
+    ["_freeze", "_network", "_pool"],
     # the training loop; sources; the feature cache
     ["_training", "_sources", "_cache", "_probe"],
     # the training recipe; fits on a shared frozen source

@@ -133,6 +133,22 @@ def test_probe_with_memory_predicts_as_without(parity, tmp_path):
     )
 
 
+def test_depths_sharing_a_cut_solve_the_probe_once_with_memory(parity, tmp_path):
+    """The probe is the same for every freeze depth (it reads the source as
+    it stands): with memory, LP-FT at several depths reuses one solve, and
+    the fine-tuning starts from that same head."""
+    data, source = parity
+    X, y = data.X_target, data.y_target
+    solved = lambda: list(tmp_path.rglob("fit_probe/*/output.pkl"))  # noqa: E731
+    for freeze in ("all", 1, 0):
+        TransferClassifier(
+            source, freeze=freeze, epochs=2, memory=str(tmp_path), random_state=0
+        ).fit(X, y)
+        assert len(solved()) == 1
+    TransferClassifier(source, cut="penultimate", memory=str(tmp_path)).fit(X, y)
+    assert len(solved()) == 2  # another cut reads other features
+
+
 class _HeadAtStart(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.kernel = self.model.layers[-1].get_weights()[0]
