@@ -68,7 +68,7 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
         Keras training history (``loss``, and ``val_loss`` with early stopping):
         one entry per epoch, except where no epoch boundary is needed (no
         validation, callbacks or ``fit__`` keywords): there the epochs run
-        in up to 20 equal chunks, compiled calls of many steps each, and each
+        in up to 10 equal chunks, compiled calls of many steps each, and each
         entry is the mean loss over its chunk.
 
     See Also

@@ -73,8 +73,8 @@ def test_fit_sets_fitted_attributes_and_learns_iris(iris):
     assert est.n_features_in_ == 4
     assert est.input_shape_ == (4,)
     assert not hasattr(est, "feature_names_in_")  # plain arrays have no names
-    # 30 epochs with no epoch boundary needed: 15 entries of 2 epochs each
-    assert len(est.history_["loss"]) == 15
+    # 30 epochs with no epoch boundary needed: 10 entries of 3 epochs each
+    assert len(est.history_["loss"]) == 10
     proba = est.predict_proba(X[120:])
     assert proba.shape == (30, 3)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
@@ -370,7 +370,7 @@ def test_early_stopping_is_skipped_on_tiny_data(iris):
     # 10% of 150 rows is 15 validation samples: too few to stop on
     est = small(epochs=12, early_stopping=True).fit(X, y)
     assert "val_loss" not in est.history_
-    assert len(est.history_["loss"]) == 12
+    assert len(est.history_["loss"]) == 6  # 12 epochs in chunks of 2
 
 
 def test_early_stopping_off_trains_all_epochs(digits_source):

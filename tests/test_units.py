@@ -153,13 +153,13 @@ def test_train_fits_and_reports_history(iris_data):
         model, X, y, np.ones(len(y), np.float32), _spec(3),
         seed=0, epochs=30, learning_rate=0.05, split=split,
     )  # fmt: skip
-    # no epoch boundary needed: 30 epochs in 15 chunks of 2
-    assert len(history["loss"]) == 15
+    # no epoch boundary needed: 30 epochs in 10 chunks of 3
+    assert len(history["loss"]) == 10
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert (model(X).numpy().argmax(1) == y).mean() > 0.9
 
 
-@pytest.mark.parametrize("epochs, entries", [(200, 20), (30, 15), (12, 12), (7, 7)])
+@pytest.mark.parametrize("epochs, entries", [(200, 10), (30, 10), (12, 6), (7, 7)])
 def test_history_entries_are_equal_whole_chunks(epochs, entries):
     assert history_entries(epochs) == entries
     assert epochs % entries == 0
@@ -181,7 +181,7 @@ def test_chunked_epochs_take_the_same_steps_as_epoch_by_epoch(iris_data):
             seed=0, epochs=60, learning_rate=0.01, split=(np.arange(len(y)), None),
             chunked=chunked,
         )  # fmt: skip
-        assert len(history["loss"]) == (20 if chunked else 60)  # 3 epochs a chunk
+        assert len(history["loss"]) == (10 if chunked else 60)  # 6 epochs a chunk
         steps.append(int(model.optimizer.iterations.numpy()))
         model.compile(loss="sparse_categorical_crossentropy")
         losses.append(model.evaluate(X, y, verbose=0))
