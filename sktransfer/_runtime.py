@@ -75,14 +75,10 @@ def run_inference(model, X):
     network, more than eagerly predicting a few hundred rows.
     """
     function = stashed(model, "inference")
-    if (
-        function is None
-        and len(X) <= EAGER_FIRST_ROWS
-        and not stashed(model, "predicted")
-    ):
-        stash(model, "predicted", True)
-        return run_eagerly(model, X)
     if function is None:
+        if len(X) <= EAGER_FIRST_ROWS and not stashed(model, "predicted"):
+            stash(model, "predicted", True)
+            return run_eagerly(model, X)
         function = inference_function(model)
         stash(model, "inference", function)
     return run_chunked(function, X)

@@ -157,11 +157,18 @@ def compile_model(model, optimizer, n_classes, compile_kwargs, steps_per_executi
     traced step) avoids leaving traced functions behind after every fit.
     ``steps_per_execution`` (what TensorFlow should run per compiled call)
     and the backend pick the execution settings
-    (``_backend.compile_defaults``); ``compile_kwargs`` wins.
+    (``_backend.compile_defaults``); ``compile_kwargs`` wins. Returns the
+    ``compile`` arguments other than the optimizer (what a pooled trainer
+    of the same network is compiled with).
     """
-    kwargs = {**compile_defaults(steps_per_execution), **compile_kwargs}
-    model.compile(optimizer=optimizer, loss=_loss(model, n_classes), **kwargs)
+    settings = {
+        "loss": _loss(model, n_classes),
+        **compile_defaults(steps_per_execution),
+        **compile_kwargs,
+    }
+    model.compile(optimizer=optimizer, **settings)
     model.optimizer.build(model.trainable_variables)
+    return settings
 
 
 _HOOKS = (
@@ -278,7 +285,7 @@ def train(
     if chunked and val_idx is None and not spec.callbacks and not spec.fit_kwargs:
         per_entry = epochs // history_entries(epochs)
     per_call = min(steps * per_entry, MAX_STEPS_PER_EXECUTION if per_entry > 1 else 32)
-    compile_model(
+    settings = compile_model(
         model,
         spec.make_optimizer(learning_rate),
         spec.n_classes,
@@ -312,9 +319,8 @@ def train(
     key = None
     if not user:
         key = trainer_key(
-            model, model.optimizer, model.loss, per_call, spec.compile_kwargs
+            model, model.optimizer, settings["loss"], per_call, spec.compile_kwargs
         )
-    settings = {"loss": model.loss, **compile_defaults(per_call)}
     with pooled_trainer(model, key, settings) as network:
         history = network.fit(
             data,
