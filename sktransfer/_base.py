@@ -25,6 +25,8 @@ from collections.abc import Mapping
 
 import keras
 
+from ._keras_compat import own_learning_rate, tensorflow_unused
+
 
 @contextlib.contextmanager
 def _tensorflow_hidden():
@@ -38,7 +40,7 @@ def _tensorflow_hidden():
     lives only while scikeras is imported; nothing is hidden on TensorFlow
     or once TensorFlow is loaded.
     """
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if not tensorflow_unused():
         yield
         return
     sys.modules["tensorflow"] = None
@@ -99,7 +101,6 @@ with _tensorflow_hidden():
 from sklearn.base import BaseEstimator  # noqa: E402
 
 from ._cloning import clone_sharing  # noqa: E402
-from ._keras_compat import own_learning_rate  # noqa: E402
 from ._runtime import StrategySpec, temporary_seed  # noqa: E402
 from ._validation import plain  # noqa: E402
 

@@ -37,6 +37,7 @@ __all__ = [
     "stash",
     "stashed",
     "swap_global_seed_generator",
+    "tensorflow_unused",
     "without_tensorflow",
 ]
 
@@ -138,6 +139,15 @@ def reseed_layers(layers, seed):
         )
 
 
+def tensorflow_unused():
+    """Whether Keras runs on another backend and TensorFlow is not loaded.
+
+    Then no TensorFlow object can exist, and loading TensorFlow (seconds,
+    hundreds of MiB) would be for nothing.
+    """
+    return keras.backend.backend() != "tensorflow" and "tensorflow" not in sys.modules
+
+
 @contextlib.contextmanager
 def without_tensorflow():
     """Keep Keras from importing TensorFlow on another backend, while inside.
@@ -148,7 +158,7 @@ def without_tensorflow():
     loaded, no TensorFlow object can exist, so the answer "unavailable" is
     exact; the handle's previous state is put back afterwards.
     """
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules:
+    if not tensorflow_unused():
         yield
         return
     from keras.src.utils import module_utils

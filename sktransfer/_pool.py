@@ -36,6 +36,7 @@ import threading
 
 import keras
 
+from ._backend import backend_name
 from ._graph import leaves
 from ._keras_compat import without_tensorflow
 from ._runtime import temporary_seed
@@ -92,7 +93,7 @@ def _canonical(value, names):
 
 
 def _poolable(model):
-    if keras.backend.backend() != "tensorflow":
+    if backend_name() != "tensorflow":
         return False
     import tensorflow as tf  # only reached on the TensorFlow backend
 
