@@ -38,7 +38,6 @@ import keras
 
 from ._backend import backend_name
 from ._graph import leaves
-from ._keras_compat import without_tensorflow
 from ._runtime import temporary_seed
 
 __all__ = ["MAX_PARAMS", "MAX_TRAINERS", "clear", "pooled_trainer", "trainer_key"]
@@ -127,9 +126,8 @@ def trainer_key(model, optimizer, loss, steps_per_execution, compile_kwargs):
     if compile_kwargs or not _poolable(model):
         return None
     try:
-        with without_tensorflow():
-            config = model.get_config()
-            opt = dict(optimizer.get_config())
+        config = model.get_config()
+        opt = dict(optimizer.get_config())
         opt.pop("name", None)  # automatic, like layer names
     except (NotImplementedError, TypeError, ValueError):
         return None
@@ -163,7 +161,7 @@ def _copy(destination, source):
 def _new_trainer(model, compile_settings):
     # unseeded layers draw seeds from the global RNGs while they are built;
     # whatever they draw is overwritten by the copied state, so any seed does
-    with without_tensorflow(), temporary_seed(0):
+    with temporary_seed(0):
         trainer = keras.models.clone_model(model)
         optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
     for mine, theirs in zip(leaves(trainer), leaves(model), strict=True):
