@@ -27,7 +27,13 @@ import threading
 import keras
 
 from ._cache import clean_cuts, is_random, kept_signature, prefix_features
-from ._freeze import apply_freeze, freezable_groups, frozen_and_trained, is_frozen
+from ._freeze import (
+    apply_freeze,
+    freezable_groups,
+    frozen_and_trained,
+    is_frozen,
+    keep_inference_only,
+)
 from ._graph import leaves
 from ._keras_compat import run_through_graph, stash, stashed
 from ._network import add_head, cut_network
@@ -157,6 +163,7 @@ def freeze_part(network, group_leaves, n_frozen, trained=None):
         if is_frozen(index, n_frozen, trained):
             for leaf in group:
                 leaf.trainable = False
+    keep_inference_only(leaf for layer in network.layers for leaf in leaves(layer))
 
 
 class DetachedNetwork:

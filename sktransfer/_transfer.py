@@ -55,7 +55,7 @@ class TransferClassifier(
         weights (nested models flattened; a normalization layer goes with the
         layer before it), from the input: ``k >= 0`` freezes the first k,
         ``-k`` all but the last k, ``"all"`` the whole base, ``0`` nothing.
-        Frozen BatchNormalization runs in inference mode.
+        BatchNormalization never trains (it runs in inference mode), at any depth.
     train_layers : int, str, list of int or str, or None, default=None
         Surgical fine-tuning (Lee et al. 2023): only these base layers
         train (indices as for ``freeze``, negative from the top, or layer
