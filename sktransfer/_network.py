@@ -20,6 +20,7 @@ __all__ = [
     "cut_network",
     "defined_tensors",
     "split_at",
+    "with_known_input",
 ]
 
 
@@ -70,6 +71,31 @@ def build_default_network(
         n_classes, activation="softmax", kernel_initializer=init()
     )(x)
     return keras.Model(inputs, outputs)
+
+
+def with_known_input(model, input_shape):
+    """``model``, or a functional model around it where its input is unknown.
+
+    A subclassed model has no ``inputs`` until it is wrapped: it is called
+    on a symbolic input of ``input_shape``, so the rest (checks, the
+    feature cache, predict) sees an ordinary functional network whose one
+    layer is the user's model. ``model`` must be private (a copy): an
+    unbuilt Sequential model is built on ``input_shape`` in place.
+    """
+    if not defined_tensors(model, "inputs") and isinstance(model, keras.Sequential):
+        model.build((None, *input_shape))
+    if defined_tensors(model, "inputs"):
+        return model
+    tensor = keras.Input(shape=tuple(input_shape))
+    output = model(tensor)
+    if not hasattr(output, "shape"):  # a list, tuple or dict of outputs
+        raise ValueError(
+            f"The network ({type(model).__name__}) returns "
+            f"{type(output).__name__} outputs; it needs exactly one output "
+            "tensor of class scores."
+        )
+    # a TensorFlow scope name may not start with "_" (a class named _Net)
+    return keras.Model(tensor, output, name=f"{model.name.lstrip('_')}_functional")
 
 
 def check_classifier_network(model, input_shape, n_classes):
@@ -227,9 +253,7 @@ def cut_network(model, cut, input_shape):
                 "cut=None to use it whole as the base (its output becomes the "
                 "features), or rebuild it as a functional model."
             )
-        # call it on a symbolic input: a functional base around the model
-        tensor = keras.Input(shape=tuple(input_shape))
-        return keras.Model(tensor, model(tensor), name=f"{model.name}_base")
+        return with_known_input(model, input_shape)
     if cut is None:
         return model
     layers = model.layers

@@ -10,7 +10,11 @@ from sklearn.utils._param_validation import Interval
 
 from ._classifier import KerasClassifierBase, RoutedScoreMixin
 from ._docs import fill_doc
-from ._network import build_default_network, check_classifier_network
+from ._network import (
+    build_default_network,
+    check_classifier_network,
+    with_known_input,
+)
 from ._runtime import temporary_seed
 from ._sources import copy_model
 from ._training import train, validation_split
@@ -36,7 +40,12 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
         ``None`` builds the default network from the data: an MLP for 2-D
         ``X``, a small CNN for image arrays ``(n, h, w)`` / ``(n, h, w, c)``.
         A ``keras.Model`` (its output must have one unit per class) is copied
-        before every fit and never trained in place. A callable returning a
+        before every fit and never trained in place; a subclassed model is
+        copied through its ``get_config()`` (Keras' automatic one keeps
+        only the constructor's defaults: write one that returns the
+        arguments, and register the class with
+        ``keras.saving.register_keras_serializable``) and trained inside a
+        functional wrapper, which ``model_`` then is. A callable returning a
         model is called like scikeras does, with ``meta`` (``n_features_in_``,
         ``n_classes_``, ``input_shape_``, ``classes_``) and ``model__*``
         parameters if it accepts them.
@@ -176,6 +185,9 @@ class PretrainedClassifier(RoutedScoreMixin, ClassifierMixin, KerasClassifierBas
             # private copy (cheap next to a fit), seeded like the build.
             with temporary_seed(seed):
                 model = copy_model(model)
+        # a subclassed model gets a functional wrapper (model_ is then that
+        # wrapper, with the user's model class as its one inner layer)
+        model = with_known_input(model, self.input_shape_)
         check_classifier_network(model, self.input_shape_, self.n_classes_)
         return model
 

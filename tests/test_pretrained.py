@@ -261,6 +261,39 @@ def test_callable_returning_a_shared_model_is_not_trained_in_place(iris):
         np.testing.assert_array_equal(old, new)
 
 
+class _SubclassedNet(keras.Model):
+    """A subclassed network: no ``inputs`` until it is called."""
+
+    def __init__(self, units=3, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(16, activation="relu")
+        self.scores = keras.layers.Dense(units, activation="softmax")
+
+    def call(self, x):
+        return self.scores(self.hidden(x))
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_subclassed_model_trains_as_a_copy(iris, built):
+    """A subclassed keras.Model (built or not, or from a factory) trains
+    inside a functional wrapper; the user's instance keeps its weights."""
+    X, y = iris
+    user_model = _SubclassedNet()
+    if built:
+        user_model(X[:2])
+    before = [w.copy() for w in user_model.get_weights()]
+    est = PretrainedClassifier(user_model, learning_rate=0.01, random_state=0)
+    est.fit(X, y)
+    assert est.score(X, y) >= 0.85
+    assert est.predict_proba(X[:1]).shape == (1, 3)
+    assert [w.shape for w in user_model.get_weights()] == [w.shape for w in before]
+    for old, new in zip(before, user_model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    factory = PretrainedClassifier(lambda: _SubclassedNet(), random_state=0)
+    assert factory.fit(X, y).score(X, y) >= 0.85
+    assert isinstance(factory.model_.layers[-1], _SubclassedNet)
+
+
 def test_model_with_wrong_output_size_is_rejected(iris):
     X, y = iris
 
