@@ -100,7 +100,7 @@ with _tensorflow_hidden():
 
 from sklearn.base import BaseEstimator  # noqa: E402
 
-from ._cloning import clone_sharing  # noqa: E402
+from ._cloning import SharedParamsMixin, clone_sharing  # noqa: E402
 from ._runtime import StrategySpec, temporary_seed  # noqa: E402
 from ._validation import plain  # noqa: E402
 
@@ -110,7 +110,7 @@ __all__ = ["DEFAULT_LEARNING_RATE", "ScikerasSeam"]
 DEFAULT_LEARNING_RATE = 1e-3
 
 
-class ScikerasSeam(BaseWrapper):
+class ScikerasSeam(SharedParamsMixin, BaseWrapper):
     """What sktransfer takes from scikeras, and what it repairs there.
 
     Parameters and cloning (routed ``optimizer__*``, ``callbacks__*``,
@@ -128,9 +128,6 @@ class ScikerasSeam(BaseWrapper):
     #: scikeras-only attributes read by inherited code paths we do not use
     build_fn = None
     warm_start = False
-
-    #: parameters holding a read-only source network that clones share
-    _shared_params: tuple = ()
 
     # ------------------------------------------------------------------ params
     def _get_param_names(self):

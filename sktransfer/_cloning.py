@@ -12,7 +12,7 @@ import copy
 
 from sklearn.base import clone
 
-__all__ = ["clone_sharing"]
+__all__ = ["SharedParamsMixin", "clone_sharing"]
 
 
 def clone_sharing(estimator, shared):
@@ -30,3 +30,37 @@ def clone_sharing(estimator, shared):
     if hasattr(estimator, "_metadata_request"):
         cloned._metadata_request = copy.deepcopy(estimator._metadata_request)
     return cloned
+
+
+class SharedParamsMixin:
+    """Parameters named in ``_shared_params`` are read-only, never nested.
+
+    ``get_params(deep=True)`` would expand a fitted source estimator given
+    as ``pretrained`` into ``pretrained__*``, and a grid over those would
+    set them on the user's own estimator (clones share it) while the
+    transfer, which copies the already fitted network, ignores them.
+    """
+
+    #: parameters holding a read-only source network that clones share
+    _shared_params: tuple = ()
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        for name in self._shared_params:
+            for key in [key for key in params if key.startswith(f"{name}__")]:
+                del params[key]
+        return params
+
+    def set_params(self, **params):
+        for key in params:
+            name = key.split("__", 1)[0]
+            if "__" in key and name in self._shared_params:
+                raise ValueError(
+                    f"{key} would set a parameter of the pretrained source "
+                    f"({name!r}), which this estimator only reads: every fit "
+                    "copies the source's fitted network, so the change would "
+                    "have no effect here and would modify your object. Set it "
+                    "on the source and refit it yourself, or search over "
+                    f"{name!r} itself with a list of fitted sources."
+                )
+        return super().set_params(**params)

@@ -24,13 +24,13 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._cache import kept_signature, prefix_features
-from ._cloning import clone_sharing
+from ._cloning import SharedParamsMixin, clone_sharing
 from ._docs import fill_doc
 from ._keras_compat import stash, stashed, without_tensorflow
 from ._network import cut_network
 from ._runtime import temporary_seed
 from ._sources import frozen_source, resolve_pretrained
-from ._validation import check_network_input, validate_X
+from ._validation import check_network_input, check_source_columns, validate_X
 
 __all__ = ["TransferFeatures"]
 
@@ -95,7 +95,7 @@ def _n_outputs(shape):
 
 @fill_doc
 class TransferFeatures(
-    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    SharedParamsMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
     """A frozen pretrained Keras network as a scikit-learn transformer.
 
@@ -198,6 +198,8 @@ class TransferFeatures(
         self.allow_unsafe = allow_unsafe
         self.custom_objects = custom_objects
 
+    _shared_params = ("pretrained",)
+
     def __sklearn_clone__(self):
         """Clone as scikit-learn does, but share the read-only source.
 
@@ -205,7 +207,7 @@ class TransferFeatures(
         per candidate and fold) and would return a fitted source estimator
         unfitted. No fit changes ``pretrained``, so clones share it.
         """
-        return clone_sharing(self, ("pretrained",))
+        return clone_sharing(self, self._shared_params)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -245,6 +247,7 @@ class TransferFeatures(
                 "keras.Model, a fitted estimator or a callable returning a model."
             )
         X = validate_X(self, X, reset=True)
+        check_source_columns(self)
         input_shape = tuple(int(d) for d in X.shape[1:])
         with without_tensorflow():
             prefix = self._cut(input_shape)
