@@ -26,6 +26,7 @@ from ._runtime import fresh_seed, run_inference
 from ._training import TrainSpec, check_fit_kwargs
 from ._validation import (
     as_input_dtype,
+    check_source_columns,
     check_strategy_backend,
     check_targets,
     combine_weights,
@@ -131,6 +132,7 @@ class KerasClassifierBase(ScikerasSeam):
             )
         # cast once the network (and its input dtype) is built: _fit_model
         X, y = validate_X(self, X, reset=True, y=y, dtype=None)
+        check_source_columns(self)
         check_targets(y, type(self).__name__)
         self.classes_, y_encoded = self._encode_targets(y)
         self.n_classes_ = len(self.classes_)

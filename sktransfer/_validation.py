@@ -17,6 +17,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 from ._backend import backend_name
 
 __all__ = [
+    "check_source_columns",
     "check_strategy_backend",
     "as_input_dtype",
     "plain",
@@ -263,6 +264,31 @@ def combine_weights(X, y_encoded, sample_weight, class_weight, classes):
             "(only 1 class left); training needs at least 2 classes."
         )
     return weights.astype(np.float32)
+
+
+def check_source_columns(estimator):
+    """``ValueError`` where X's columns are the source's, in another order.
+
+    A fitted source estimator remembers its DataFrame's column names; the
+    network reads columns by position, so the same names in another order
+    would silently feed every feature to the wrong input. Other names are
+    the user's own choice (a target table may name its columns differently)
+    and are taken by position.
+    """
+    source = getattr(estimator, "pretrained", None)
+    expected = getattr(source, "feature_names_in_", None)
+    names = getattr(estimator, "feature_names_in_", None)
+    if expected is None or names is None:
+        return
+    expected, names = [str(n) for n in expected], [str(n) for n in names]
+    if names != expected and sorted(names) == sorted(expected):
+        moved = [n for n, e in zip(names, expected) if n != e]
+        raise ValueError(
+            f"X has the source's columns in another order ({len(moved)} are "
+            f"not where the source had them, e.g. {moved[:3]}), and the "
+            "network reads columns by position. Reorder them as the source "
+            f"{type(source).__name__} was fitted: X[source.feature_names_in_]."
+        )
 
 
 def check_strategy_backend(strategy, name):

@@ -1122,3 +1122,49 @@ def test_keras_recipe_nested_base_under_a_head(mobilenet, tmp_path):
         assert make(source, cut=cut).fit(X, y).predict(X).shape == (len(y),)
     assert_model_unchanged(source, weights_before)
 
+
+def test_source_parameters_are_not_nested_or_settable(pretrained_source):
+    """A fitted source estimator is read-only: ``pretrained__*`` is not a
+    parameter (a grid over it would modify the user's estimator, which
+    clones share, and change nothing in the transfer)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from sktransfer import TransferFeatures
+
+    epochs = pretrained_source.epochs
+    for est in (
+        TransferClassifier(pretrained_source),
+        TransferFeatures(pretrained_source),
+    ):
+        params = est.get_params(deep=True)
+        assert params["pretrained"] is pretrained_source
+        assert not [key for key in params if key.startswith("pretrained__")]
+        with pytest.raises(ValueError, match="pretrained__epochs.*only reads"):
+            est.set_params(pretrained__epochs=epochs + 1)
+        pipe = make_pipeline(est, LogisticRegression())
+        step = pipe.steps[0][0]
+        with pytest.raises(ValueError, match="pretrained__epochs"):
+            pipe.set_params(**{f"{step}__pretrained__epochs": epochs + 1})
+    assert pretrained_source.epochs == epochs
+
+
+def test_source_columns_in_another_order_are_refused(digits_source, target):
+    """A source fitted on a DataFrame remembers its columns: the same names
+    in another order would feed every pixel to the wrong input. Other names
+    are taken by position."""
+    from sktransfer import PretrainedClassifier, TransferFeatures
+
+    pd = pytest.importorskip("pandas")
+    X_source, y_source = digits_source
+    columns = [f"px{i}" for i in range(X_source.shape[1])]
+    source = PretrainedClassifier(hidden_layer_sizes=(16,), epochs=2, random_state=0)
+    source.fit(pd.DataFrame(X_source, columns=columns), y_source)
+    X, y = target
+    shuffled = pd.DataFrame(X, columns=columns)[columns[::-1]]
+    for est in (TransferClassifier(source), TransferFeatures(source)):
+        with pytest.raises(ValueError, match="another order.*feature_names_in_"):
+            est.fit(shuffled, y)
+        # the fix the message names works, and other names are positional
+        est.fit(shuffled[list(source.feature_names_in_)], y)
+        est.fit(pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])]), y)
