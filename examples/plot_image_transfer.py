@@ -161,8 +161,10 @@ print(f"feature spread, calibrated statistics: {feature_spread(base, X_train):.2
 # ---------------
 # ``freeze="all"`` trains the new head only; ``freeze=-k`` also fine-tunes
 # the network's last k weighted layers (a convolution and its
-# BatchNormalization count as one). TransferClassifier copies ``base`` for
-# every fit: the calibrated network itself is never changed.
+# BatchNormalization count as one; BatchNormalization itself keeps running in
+# inference mode with the calibrated statistics, as the Keras fine-tuning
+# guide recommends). TransferClassifier copies ``base`` for every fit: the
+# calibrated network itself is never changed.
 freezes = ["all", -1] if SMALL else ["all", -1, -2, -4]
 for freeze in freezes:
     clf, predictions, accuracy = fit_and_score(base, freeze)
