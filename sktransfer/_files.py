@@ -66,6 +66,15 @@ def _unsafe_error(what, path):
     )
 
 
+def _weights_only_error(what, path):
+    return ValueError(
+        f"{what} file {path!r} holds weights only, not the network's "
+        "architecture. Build the network in code, call "
+        "model.load_weights(path) and pass the model, or save it whole with "
+        "model.save('name.keras')."
+    )
+
+
 def load_keras_model(
     path, *, allow_unsafe=False, custom_objects=None, what="model", compile=False
 ):
@@ -100,6 +109,8 @@ def load_keras_model(
             "or .h5 files. Re-save the model with `model.save('name.keras')`."
         )
     suffix = os.path.splitext(path)[1].lower()
+    if path.lower().endswith(".weights.h5"):
+        raise _weights_only_error(what, path)
     if suffix not in (".keras", ".h5", ".hdf5"):
         raise ValueError(
             f"{what} file {path!r} has suffix {suffix!r}; expected a .keras "
@@ -130,13 +141,20 @@ def load_keras_model(
             # Keras' first line names the enclosing Functional model, not the
             # missing class; the class name is further down its message
             missing = re.search(r"Could not locate (?:class|function) '([^']+)'", text)
-            name = missing.group(1) if missing else "Name"
+            name = missing.group(1) if missing else None
+            example = (
+                f"custom_objects={{{name!r}: {name}}}"
+                if missing
+                else "custom_objects={'ClassName': ClassName} for each"
+            )
             raise ValueError(
                 f"{what} file {path!r} uses a custom object Keras does not know"
                 f"{f' ({name!r})' if missing else ''}: Keras could not locate "
-                f"its class. Pass it with custom_objects={{{name!r}: {name}}}, "
-                "or register it with @keras.saving.register_keras_serializable()."
+                f"its class. Pass it with {example}, or register it with "
+                "@keras.saving.register_keras_serializable()."
             ) from None
+        if "No model config found" in text:
+            raise _weights_only_error(what, path) from None
         raise ValueError(
             f"Could not load {what} file {path!r} as a Keras model: "
             f"{text.splitlines()[0] if text else type(exc).__name__}"

@@ -241,7 +241,7 @@ def cut_network(model, cut, input_shape):
     if len(inputs) > 1 or len(outputs) > 1:
         raise ValueError(
             f"The pretrained network has {len(inputs)} inputs and "
-            f"{len(outputs)} outputs; TransferClassifier needs one of each. "
+            f"{len(outputs)} outputs; a transfer needs one of each. "
             "Build a single-input, single-output sub-model first, e.g. "
             "keras.Model(model.inputs[0], model.get_layer(name).output)."
         )

@@ -319,6 +319,14 @@ def test_pinned_keras_wording_of_the_unsafe_h5_refusal(tmp_path):
         load_keras_model(path)
 
 
+def test_a_weights_only_file_names_the_fix(tmp_path):
+    """``save_weights`` files hold no architecture: say how to use them."""
+    path = str(tmp_path / "net.weights.h5")
+    mlp(2, 2).save_weights(path)
+    with pytest.raises(ValueError, match=r"(?s)weights only.*load_weights"):
+        load_keras_model(path, what="pretrained")
+
+
 @keras.saving.register_keras_serializable(package="sktransfer_tests")
 class Doubler(keras.layers.Layer):
     def call(self, x):
