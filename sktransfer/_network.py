@@ -276,11 +276,19 @@ def cut_network(model, cut, input_shape):
             return _knowledge_base(model, position, with_hidden=cut != "scores")
         output = layers[position].input
     elif isinstance(cut, str):
-        if cut not in names:
+        # the input layer is no cut (as cut=1 is not), and a private copy's
+        # input layer has another name than the user's model's
+        cuts = [
+            layer.name
+            for layer in layers
+            if not isinstance(layer, keras.layers.InputLayer)
+        ]
+        if cut not in cuts:
             raise ValueError(
-                f"cut={cut!r} is not a layer of the pretrained network. Its "
-                f"top-level layers are {names}; pass one of these names, an int "
-                f"position, one of {list(NAMED_CUTS)} or None."
+                f"cut={cut!r} is not a layer of the pretrained network to cut "
+                f"at. Its top-level layers after the input are {cuts}; pass one "
+                f"of these names, an int position, one of {list(NAMED_CUTS)} "
+                "or None."
             )
         output = layer_output(model, model.get_layer(cut))
     else:

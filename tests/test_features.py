@@ -330,6 +330,9 @@ def test_a_callable_source_is_called_per_fit_under_a_fixed_seed(digits_target):
     "cut, message",
     [
         ("nope", r"cut='nope' is not a layer of the pretrained network"),
+        # the input layer is no cut (as cut=1 is not), by either name
+        ("input_layer", r"top-level layers after the input are \['"),
+        ("keras_tensor", r"is not a layer of the pretrained network to cut at"),
         (99, r"cut=99 is out of range"),
         (True, r"cut=True is not a valid cut"),
         (1.5, r"The 'cut' parameter of TransferFeatures must be"),
