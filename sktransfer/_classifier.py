@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._archive import decode_array, encode_array, encode_params, write_archive
 from ._base import ScikerasSeam
 from ._keras_compat import without_tensorflow
-from ._network import defined_tensors
+from ._network import defined_tensors, embedding_vocabulary
 from ._runtime import fresh_seed, run_inference
 from ._training import TrainSpec, check_fit_kwargs
 from ._validation import (
@@ -159,7 +159,10 @@ class KerasClassifierBase(ScikerasSeam):
         A network without a defined input (subclassed) takes float32.
         """
         self._input_dtype = _input_dtype(network)
-        return as_input_dtype(X, self._input_dtype, type(self).__name__)
+        self._vocabulary = embedding_vocabulary(network)
+        return as_input_dtype(
+            X, self._input_dtype, type(self).__name__, self._vocabulary
+        )
 
     def _fit_model(self, X, y, sample_weight, seed):  # pragma: no cover
         raise NotImplementedError
@@ -188,6 +191,7 @@ class KerasClassifierBase(ScikerasSeam):
             reset=False,
             input_shape=self.input_shape_,
             dtype=self.__dict__.get("_input_dtype", "float32"),
+            vocabulary=self.__dict__.get("_vocabulary"),
         )
 
     def _forward(self, X):
@@ -305,3 +309,4 @@ class KerasClassifierBase(ScikerasSeam):
             )
         self.model_ = model
         self._input_dtype = _input_dtype(model)
+        self._vocabulary = embedding_vocabulary(model)

@@ -19,6 +19,7 @@ __all__ = [
     "check_classifier_network",
     "cut_network",
     "defined_tensors",
+    "embedding_vocabulary",
     "split_at",
     "with_known_input",
 ]
@@ -71,6 +72,27 @@ def build_default_network(
         n_classes, activation="softmax", kernel_initializer=init()
     )(x)
     return keras.Model(inputs, outputs)
+
+
+def embedding_vocabulary(network):
+    """The smallest ``input_dim`` of the Embedding layers the input feeds.
+
+    ``None`` when no Embedding reads the network's input directly (the ids
+    are then someone else's to check).
+    """
+    inputs = defined_tensors(network, "inputs")
+    if len(inputs) != 1:
+        return None
+    sizes = []
+    for layer in network.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            try:
+                fed = layer.input is inputs[0]
+            except (AttributeError, ValueError):  # called more than once
+                fed = False
+            if fed:
+                sizes.append(int(layer.input_dim))
+    return min(sizes) if sizes else None
 
 
 def with_known_input(model, input_shape):

@@ -144,15 +144,19 @@ def _check_finite(X, name):
     )
 
 
-def validate_X(estimator, X, *, reset, y=None, dtype="float32", input_shape=None):
+def validate_X(
+    estimator, X, *, reset, y=None, dtype="float32", input_shape=None, vocabulary=None
+):
     """Validate X (and y) for ``estimator``; return them cast to ``dtype``.
 
     scikit-learn's ``validate_data`` records or checks ``n_features_in_``
     and ``feature_names_in_``; the checks it would phrase for tables only
     (sample shape, finiteness) are made here first, for images too.
-    ``input_shape`` is the fitted sample shape (checked when not ``reset``).
-    ``dtype=None`` leaves the (numeric) X as it is, for a caller that casts
-    it with :func:`as_input_dtype` once the network's input dtype is known.
+    ``input_shape`` is the fitted sample shape (checked when not ``reset``),
+    ``vocabulary`` the size of an Embedding the ids feed (see
+    :func:`as_input_dtype`). ``dtype=None`` leaves the (numeric) X as it
+    is, for a caller that casts it with :func:`as_input_dtype` once the
+    network's input dtype is known.
     """
     name = type(estimator).__name__
     shape = _check_raw(X, name)
@@ -171,20 +175,32 @@ def validate_X(estimator, X, *, reset, y=None, dtype="float32", input_shape=None
         X, y = validate_data(estimator, X, y, **kwargs)
     _check_finite(X, name)
     if dtype is not None:
-        X = as_input_dtype(X, dtype, name)
+        X = as_input_dtype(X, dtype, name, vocabulary)
     return X if y is None else (X, y)
 
 
-def as_input_dtype(X, dtype, name):
+def as_input_dtype(X, dtype, name, vocabulary=None):
     """Validated X cast to a network's input ``dtype``, values checked.
 
     Floats: values beyond the target's range are an error, not ``inf``.
     Integers (token or category ids): non-integer or out-of-range values
-    are an error, not silently truncated. ``name`` is the estimator's.
+    are an error, not silently truncated; with ``vocabulary`` (the
+    ``input_dim`` of an Embedding the input feeds) ids must lie in
+    ``0..vocabulary - 1``, where TensorFlow would fail mid-training with an
+    ``InvalidArgumentError``. ``name`` is the estimator's.
     """
     target = np.dtype(dtype)
     if target.kind in "iu":
-        return _to_integer(X, target, name)
+        X = _to_integer(X, target, name)
+        if vocabulary is not None and X.size and (X.min() < 0 or X.max() >= vocabulary):
+            raise ValueError(
+                f"X holds ids {X.min()}..{X.max()}, but {name}'s network "
+                f"embeds ids 0..{vocabulary - 1} (its Embedding's input_dim is "
+                f"{vocabulary}). Map ids outside the vocabulary to a reserved "
+                "one (e.g. 0 or an out-of-vocabulary token), as the tokenizer "
+                "that built the source's vocabulary does."
+            )
+        return X
     if target.kind != "f":
         return np.asarray(X, dtype=target)
     with np.errstate(over="ignore"):  # overflow is reported just below

@@ -132,6 +132,32 @@ def test_non_integer_values_for_an_integer_input_are_refused(text_source, text_t
         text_source.predict(fractional)
 
 
+@pytest.mark.parametrize("shift", [VOCAB, -1])
+def test_ids_outside_the_embedding_vocabulary_are_refused(
+    text_source, text_target, tmp_path, shift
+):
+    """Ids the Embedding cannot look up: a ValueError naming the vocabulary
+    before any training (TensorFlow fails mid-fit), and at predict time,
+    also after save and load."""
+    X, y = text_target
+    outside = X.copy()
+    outside[0, 0] = VOCAB if shift > 0 else -1
+    for clf in (
+        PretrainedClassifier(_text_network(2), epochs=1),
+        TransferClassifier(text_source, epochs=1),
+    ):
+        with pytest.raises(ValueError, match=f"embeds ids 0..{VOCAB - 1}"):
+            clf.fit(outside, y)
+        assert not hasattr(clf, "history_")
+    with pytest.raises(ValueError, match="input_dim is"):
+        text_source.predict(outside)
+    clf = TransferClassifier(text_source, epochs=1).fit(X, y)
+    with pytest.warns(UserWarning, match="not plain values"):
+        loaded = load(clf.save(tmp_path / "text.keras"))
+    with pytest.raises(ValueError, match="input_dim is"):
+        loaded.predict(outside)
+
+
 def test_a_callable_building_an_embedding_network(text_target):
     X, y = text_target
 
