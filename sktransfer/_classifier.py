@@ -222,6 +222,23 @@ class KerasClassifierBase(ScikerasSeam):
         raw /= raw.sum(axis=1, keepdims=True)
         return raw
 
+    def predict_log_proba(self, X):
+        """Log of the class probabilities for X, as ``MLPClassifier`` has.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Input data shaped like the training data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``; a probability of exactly 0 gives
+            ``-inf``, as for scikit-learn's classifiers.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
     def predict(self, X):
         """Predicted class labels for X.
 

@@ -103,6 +103,8 @@ def test_one_row_and_batch_predictions_agree(iris):
     # the same network through Keras' own predict
     keras_proba = est.model_.predict(X, verbose=0)
     np.testing.assert_allclose(batch, keras_proba, rtol=1e-5, atol=1e-6)
+    # predict_log_proba, as MLPClassifier has it
+    np.testing.assert_allclose(est.predict_log_proba(X), np.log(batch))
 
 
 # ------------------------------------------------------------------ labels
