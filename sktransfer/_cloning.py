@@ -44,17 +44,33 @@ class SharedParamsMixin:
     #: parameters holding a read-only source network that clones share
     _shared_params: tuple = ()
 
+    def _is_nested_source(self, name):
+        """Whether parameter ``name`` holds an estimator (not a routing
+        prefix such as PretrainedClassifier's ``model__*``)."""
+        value = getattr(self, name, None)
+        return (
+            hasattr(value, "get_params")
+            and not isinstance(value, type)
+            and name not in getattr(self, "_routing_prefixes", ())
+        )
+
     def get_params(self, deep=True):
         params = super().get_params(deep=deep)
-        for name in self._shared_params:
+        own = set(self._get_param_names())
+        for name in filter(self._is_nested_source, self._shared_params):
             for key in [key for key in params if key.startswith(f"{name}__")]:
-                del params[key]
+                if key not in own:
+                    del params[key]
         return params
 
     def set_params(self, **params):
         for key in params:
             name = key.split("__", 1)[0]
-            if "__" in key and name in self._shared_params:
+            if (
+                "__" in key
+                and name in self._shared_params
+                and self._is_nested_source(name)
+            ):
                 raise ValueError(
                     f"{key} would set a parameter of the pretrained source "
                     f"({name!r}), which this estimator only reads: every fit "

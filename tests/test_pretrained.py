@@ -250,6 +250,9 @@ def test_callable_model_gets_meta_and_routed_params(iris):
     assert seen["meta"]["n_classes_"] == 3
     np.testing.assert_array_equal(seen["meta"]["classes_"], IRIS_NAMES)
     assert est.model_.layers[1].units == 12
+    # routed model__* stay parameters (a grid over them works)
+    assert est.get_params(deep=True)["model__units"] == 12
+    assert est.set_params(model__units=6).get_params()["model__units"] == 6
     assert est.score(X, IRIS_NAMES[y]) >= 0.85
 
 
