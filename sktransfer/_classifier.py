@@ -227,14 +227,14 @@ class KerasClassifierBase(ScikerasSeam):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
-            Input data shaped like the training data.
+        X : array-like
+            Input data, as for :meth:`predict_proba`.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            ``log(predict_proba(X))``; a probability of exactly 0 gives
-            ``-inf``, as for scikit-learn's classifiers.
+            ``log(predict_proba(X))``, columns ordered as ``classes_``; a
+            probability of exactly 0 gives ``-inf``.
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))

@@ -76,7 +76,8 @@ class SharedParamsMixin:
                     f"({name!r}), which this estimator only reads: every fit "
                     "copies the source's fitted network, so the change would "
                     "have no effect here and would modify your object. Set it "
-                    "on the source and refit it yourself, or search over "
-                    f"{name!r} itself with a list of fitted sources."
+                    f"on the source and refit it yourself, or search over "
+                    f"{name!r} itself with FrozenEstimator(source) values "
+                    "(sklearn.frozen), fitted networks or saved files."
                 )
         return super().set_params(**params)
