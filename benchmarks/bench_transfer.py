@@ -38,7 +38,13 @@ too coarse to pick among many close candidates (one such grid picked the
 scores probe where it lost 11 points). These two candidates cover the two
 regimes: labels the source's classes explain (the scores probe: gt4, prime,
 mod3, chosen 26 of 27 times) and classes or inputs it never saw (AnB+:
-unseen-rev, shift-down, chosen 18 of 18 times).
+unseen-rev, shift-down, chosen 18 of 18 times). AnB+ variants measured on
+the same dev tasks and seeds (100-105) were no better: a new hidden layer of
+64 under the head (scratch's architecture) and ``cut=3`` lost 0.6-0.8 points
+on unseen-rev and shift-down, ``learning_rate=3e-3`` and ``epochs=400``
+were within 0.1, and a third candidate that transfers nothing (a random
+network of the source's architecture) left the grid unchanged (unseen-rev
+0.951, shift-down 0.914, gt4 0.902).
 
 Run: ``python benchmarks/bench_transfer.py [--seeds 3] [--quick]``.
 ``--quick``: 1 seed. ``bench_transfer_results.txt``: the output of the
