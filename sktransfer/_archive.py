@@ -58,6 +58,8 @@ def encode_params(params):
     """``(json_params, dropped_names)``: plain values kept, tuples marked."""
     encoded, dropped = {}, []
     for name, value in params.items():
+        if isinstance(value, os.PathLike):  # a pathlib.Path source file
+            value = os.fspath(value)
         if _jsonable(value):
             encoded[name] = list(value) if isinstance(value, tuple) else value
             if isinstance(value, tuple):

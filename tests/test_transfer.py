@@ -1039,6 +1039,25 @@ def test_save_and_load(pretrained_file, target, tmp_path):
     assert restored.get_params() == clf.get_params()
 
 
+def test_save_keeps_a_pathlib_source(pretrained_file, target, tmp_path):
+    """A pathlib.Path source is a file name like a str: saved (as its str)
+    without a warning, so the loaded estimator can be refitted."""
+    import warnings
+    from pathlib import Path
+
+    X, y = target
+    clf = make(Path(pretrained_file), freeze="all").fit(X, y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = clf.save(tmp_path / "transfer.keras")
+    assert not [w for w in caught if "not plain values" in str(w.message)]
+    restored = sktransfer.load(path)
+    assert restored.pretrained == str(pretrained_file)
+    np.testing.assert_allclose(
+        restored.fit(X, y).predict_proba(X), clf.predict_proba(X), atol=1e-6
+    )
+
+
 def test_save_with_an_estimator_source_warns(pretrained_source, target, tmp_path):
     X, y = target
     clf = make(pretrained_source, epochs=1).fit(X, y)
