@@ -560,6 +560,15 @@ BAD_CASES = {
         ["predict", "{model}", "{folder}/text_feature.csv"],
         "'px5'",
     ),
+    "transfer onto its own source": (
+        ["transfer", "{source}", "{target_csv}", "--target", "parity", "--out",
+         "{source}"],
+        "is the source model itself",
+    ),
+    "predict ignoring a trained column": (
+        ["predict", "{model}", "{new_csv}", "--ignore", "px3"],
+        "--ignore px3: the model",
+    ),
     "predict missing data file": (
         ["predict", "{model}", "{folder}/nope.csv"],
         "does not exist",
@@ -577,6 +586,25 @@ def test_bad_input_is_one_line_and_status_2(case, files, capsys, tmp_path):
     assert_one_line_error(status, err)
     assert expected in err
     assert not list(tmp_path.glob("*.keras"))  # nothing half-written
+
+
+def test_transfer_saves_an_absolute_source_path(files, capsys, tmp_path, monkeypatch):
+    """The saved model names its source absolutely: refitting it after
+    loading works from any working directory."""
+    monkeypatch.chdir(files["folder"])
+    out = str(tmp_path / "relative.keras")
+    status, _, _ = run_cli(
+        ["transfer", "source.keras", "target.csv", "--target", "parity",
+         "--freeze", "all", "--cv", "2", "--out", out],
+        capsys,
+    )  # fmt: skip
+    assert status == 0
+    loaded = load(out)
+    assert loaded.pretrained == str(files["folder"] / "source.keras")
+    monkeypatch.chdir(tmp_path)  # refit from another folder
+    X, digit = load_digits(return_X_y=True)
+    X, y = X[1000:1030] / 16.0, np.where(digit[1000:1030] % 2 == 0, "even", "odd")
+    assert loaded.fit(X, y).score(X, y) > 0.5
 
 
 def test_usage_error_exits_2(capsys):

@@ -10,6 +10,7 @@ arguments are parsed, so ``sktransfer --help`` stays fast.
 from __future__ import annotations
 
 import csv
+import os
 import sys
 import warnings
 
@@ -119,6 +120,12 @@ def _match_columns(table, X, names, source_names):
 def transfer(args):
     """Grid-search the freeze depth of a transfer; save the best model."""
     check_output_path(args.out, ".keras", "model file")
+    if os.path.abspath(args.out) == os.path.abspath(args.source):
+        raise CommandError(
+            f"--out {args.out!r} is the source model itself: saving there would "
+            "replace the source, and the saved model would name itself as its "
+            "source. Choose another --out."
+        )
     report = Report()
     source, source_names = _load_source(args.source)
     table = _read(args.data, report)
@@ -142,8 +149,11 @@ def transfer(args):
         f"grid search over freeze {spec_list(args.freeze)} with {args.cv}-fold "
         f"CV ({len(args.freeze) * args.cv} fits, then one refit) ..."
     )
+    # the saved model names its source by an absolute path, so that refitting
+    # it after loading works from any working directory
+    source_path = os.path.abspath(args.source)
     search = grid_search(
-        args.source, X, y, args.freeze, args.cv, args.random_state, report,
+        source_path, X, y, args.freeze, args.cv, args.random_state, report,
         epochs=args.epochs,
     )  # fmt: skip
     results = search.cv_results_
@@ -198,6 +208,14 @@ def _feature_columns(estimator, table, args):
     trained_names = getattr(estimator, "feature_names_in_", None)
     if trained_names is not None:
         names = [str(name) for name in trained_names]
+        needed = [name for name in args.ignore if name in names]
+        if needed:
+            raise CommandError(
+                f"--ignore {' '.join(needed)}: the model {args.model!r} was "
+                "trained on these columns and reads them by name; leave them "
+                "out of --ignore (columns the model does not know are skipped "
+                "anyway)."
+            )
         table.require(names, f"the model {args.model!r} was trained on it")
         return names
     names = [c for c in table.columns if c not in set(args.ignore)]
