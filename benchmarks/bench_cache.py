@@ -1,8 +1,9 @@
 """The frozen-feature cache against no cache and against a hand-written loop.
 
-A frozen ``keras.applications.MobileNetV3Small`` base (``weights=None``, input
-32x32x3, ``cut=None, freeze="all", head_solver="adam"``) gets a new softmax head trained for
-``EPOCHS`` epochs on ``N_TRAIN`` random images, four ways:
+A frozen ``keras.applications.MobileNetV3Small`` base (``weights=None``,
+input 32x32x3, ``cut=None, freeze="all", head_solver="adam"``) gets a new
+softmax head trained for ``EPOCHS`` epochs on ``N_TRAIN`` random images,
+four ways:
 
 * ``TransferClassifier(cache_features=True)``: the base's features are
   computed once, then only the head trains on them;
