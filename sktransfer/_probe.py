@@ -176,6 +176,12 @@ def fit_probe(F, y, *, sample_weight=None, blocks=None, seed=0, Cs=DEFAULT_CS):
     y = np.asarray(y)
     n_classes = int(y.max()) + 1
     w = None if sample_weight is None else np.asarray(sample_weight, np.float64)
+    if w is not None and not (w > 0).all():
+        # a zero weight removes the row, as in scikit-learn: the internal
+        # CV's folds and class counts must not count it (they chose another
+        # C, and probabilities differed by up to 0.5 from removing the rows)
+        keep = w > 0
+        F, y, w = F[keep], y[keep], w[keep]
     options = [False, True] if blocks is not None and len(blocks) > 1 else [False]
     Cs = np.sort(np.asarray(Cs, np.float64))
     best = (np.inf, False, 1.0)

@@ -216,3 +216,52 @@ def test_cuts_sharing_their_layers_do_not_share_cache_entries(parity, tmp_path):
             plain.fit(X, y).predict_proba(data.X_test),
             atol=1e-6,
         )
+
+
+@pytest.mark.parametrize("n_zero", [5, 9])
+def test_zero_weight_rows_are_as_if_removed(parity, n_zero):
+    """scikit-learn's convention: a zero weight removes the row. The probe's
+    internal CV must not count such rows either (its folds and the chosen C
+    changed, and probabilities differed by up to 0.5)."""
+    data, source = parity
+    X, y = data.X_target, data.y_target
+    odd = np.flatnonzero(y == "odd")[:n_zero]
+    weights = np.ones(len(y))
+    weights[odd] = 0.0
+    keep = weights > 0
+    weighted = TransferClassifier(source, random_state=0)
+    weighted.fit(X, y, sample_weight=weights)
+    removed = TransferClassifier(source, random_state=0).fit(X[keep], y[keep])
+    np.testing.assert_allclose(
+        weighted.predict_proba(data.X_test),
+        removed.predict_proba(data.X_test),
+        atol=1e-6,
+    )
+
+
+def test_lp_ft_solves_the_probe_without_the_validation_rows(monkeypatch):
+    """With early stopping, the held-out rows judge the fine-tuning: the
+    solved head must not have seen them."""
+    import sktransfer._recipe as recipe
+
+    data = load_parity_transfer(shots=100, random_state=1)
+    source = PretrainedClassifier(hidden_layer_sizes=(16,), epochs=5, random_state=0)
+    source.fit(data.X_source, data.y_source)
+    solved_on = []
+
+    def recording_fit_probe(F, y, **kwargs):
+        solved_on.append(len(y))
+        return fit_probe(F, y, **kwargs)
+
+    monkeypatch.setattr(recipe, "fit_probe", recording_fit_probe)
+    clf = TransferClassifier(
+        source, freeze=0, epochs=2, early_stopping=True, validation_split=0.2,
+        random_state=0,
+    ).fit(data.X_target, data.y_target)  # fmt: skip
+    assert solved_on == [160]  # 200 rows, 40 held out
+    assert len(clf.history_["val_loss"]) > 0
+    # without early stopping the probe sees every row
+    TransferClassifier(
+        source, freeze=0, epochs=2, early_stopping=False, random_state=0
+    ).fit(data.X_target, data.y_target)
+    assert solved_on == [160, 200]
