@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 from sklearn.utils.validation import check_memory
 
 from ._cache import plan_cache, prefix_features
@@ -109,8 +110,15 @@ def run_phases(
         # the pretrained features to fit a random head; it replaces the
         # warm-up (measured: a warm-up then freeze=0 on 30 rows scored at
         # chance where no warm-up scored 0.80)
+        # solved on the training part of an early-stopping split: the
+        # held-out rows judge the fine-tuning, so the head must not have
+        # seen them (unless a class would be missing from the rest)
+        rows = split[0]
+        if len(np.unique(y[rows])) < len(np.unique(y)):
+            rows = np.arange(len(y))
         solve_head(
-            model, X, y, w, blocks=phases.blocks, seed=seed, memory=memory,
+            model, X[rows], y[rows], None if w is None else w[rows],
+            blocks=phases.blocks, seed=seed, memory=memory,
             probe_memory=phases.probe_memory,
         )  # fmt: skip
         if n_frozen >= n_groups:
