@@ -58,8 +58,8 @@ class TransferClassifier(
         BatchNormalization never trains (it runs in inference mode), at any depth.
     train_layers : int, str, list of int or str, or None, default=None
         Surgical fine-tuning (Lee et al. 2023): only these base layers
-        train (indices as for ``freeze``, negative from the top, or layer
-        names), everything else stays frozen; ``freeze`` stays ``"all"``.
+        train (indices as for ``freeze``, negative from the top, or names as
+        in ``base_layers_``), the rest stays frozen; ``freeze`` stays "all".
         Under an input-level shift, training only the first layer often
         adapts best. The layers below the lowest trained one are cached.
     head_hidden_layer_sizes : tuple of int, default=()
