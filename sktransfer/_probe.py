@@ -180,7 +180,10 @@ def fit_probe(F, y, *, sample_weight=None, blocks=None, seed=0, Cs=DEFAULT_CS):
         # a zero weight removes the row, as in scikit-learn: the internal
         # CV's folds and class counts must not count it (they chose another
         # C, and probabilities differed by up to 0.5 from removing the rows)
-        keep = w > 0
+        # (a class weighted zero throughout keeps its rows: every class
+        # needs a column, and its zero weights still teach it nothing)
+        weighted = np.bincount(y, weights=w, minlength=n_classes) > 0
+        keep = (w > 0) | ~weighted[y]
         F, y, w = F[keep], y[keep], w[keep]
     options = [False, True] if blocks is not None and len(blocks) > 1 else [False]
     Cs = np.sort(np.asarray(Cs, np.float64))
