@@ -158,11 +158,16 @@ class KerasClassifierBase(ScikerasSeam):
 
         A network without a defined input (subclassed) takes float32.
         """
-        self._input_dtype = _input_dtype(network)
-        self._vocabulary = embedding_vocabulary(network)
+        self._remember_input(network)
         return as_input_dtype(
             X, self._input_dtype, type(self).__name__, self._vocabulary
         )
+
+    def _remember_input(self, network):
+        """What predict checks X against: the input dtype and the vocabulary
+        of an Embedding the input feeds (after fit, and after load)."""
+        self._input_dtype = _input_dtype(network)
+        self._vocabulary = embedding_vocabulary(network)
 
     def _fit_model(self, X, y, sample_weight, seed):  # pragma: no cover
         raise NotImplementedError
@@ -325,5 +330,4 @@ class KerasClassifierBase(ScikerasSeam):
                 state["feature_names_in_"], dtype=object
             )
         self.model_ = model
-        self._input_dtype = _input_dtype(model)
-        self._vocabulary = embedding_vocabulary(model)
+        self._remember_input(model)

@@ -163,7 +163,7 @@ def freeze_part(network, group_leaves, n_frozen, trained=None):
         if is_frozen(index, n_frozen, trained):
             for leaf in group:
                 leaf.trainable = False
-    keep_inference_only(leaf for layer in network.layers for leaf in leaves(layer))
+    keep_inference_only(leaves(network))
 
 
 class DetachedNetwork:

@@ -95,6 +95,12 @@ def embedding_vocabulary(network):
     return min(sizes) if sizes else None
 
 
+def _build_sequential(model, input_shape):
+    """Build an unbuilt Sequential ``model`` (private) on ``input_shape``."""
+    if not defined_tensors(model, "inputs") and isinstance(model, keras.Sequential):
+        model.build((None, *input_shape))
+
+
 def with_known_input(model, input_shape):
     """``model``, or a functional model around it where its input is unknown.
 
@@ -104,8 +110,7 @@ def with_known_input(model, input_shape):
     layer is the user's model. ``model`` must be private (a copy): an
     unbuilt Sequential model is built on ``input_shape`` in place.
     """
-    if not defined_tensors(model, "inputs") and isinstance(model, keras.Sequential):
-        model.build((None, *input_shape))
+    _build_sequential(model, input_shape)
     if defined_tensors(model, "inputs"):
         return model
     tensor = keras.Input(shape=tuple(input_shape))
@@ -256,8 +261,7 @@ def cut_network(model, cut, input_shape):
     ``model`` must be private (a copy): an unbuilt Sequential model is built
     on ``input_shape`` in place.
     """
-    if not defined_tensors(model, "inputs") and isinstance(model, keras.Sequential):
-        model.build((None, *input_shape))
+    _build_sequential(model, input_shape)
     inputs = defined_tensors(model, "inputs")
     outputs = defined_tensors(model, "outputs")
     if len(inputs) > 1 or len(outputs) > 1:

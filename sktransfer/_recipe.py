@@ -113,9 +113,9 @@ def run_phases(
         # solved on the training part of an early-stopping split: the
         # held-out rows judge the fine-tuning, so the head must not have
         # seen them (unless a class would be missing from the rest)
-        rows = split[0]
-        if len(np.unique(y[rows])) < len(np.unique(y)):
-            rows = np.arange(len(y))
+        rows, held_out = split
+        if held_out is None or len(np.unique(y[rows])) < len(np.unique(y)):
+            rows = slice(None)  # every row, without a copy
         solve_head(
             model, X[rows], y[rows], None if w is None else w[rows],
             blocks=phases.blocks, seed=seed, memory=memory,

@@ -120,7 +120,10 @@ def _match_columns(table, X, names, source_names):
 def transfer(args):
     """Grid-search the freeze depth of a transfer; save the best model."""
     check_output_path(args.out, ".keras", "model file")
-    if os.path.abspath(args.out) == os.path.abspath(args.source):
+    # the saved model names its source by an absolute path, so that refitting
+    # it after loading works from any working directory
+    source_path = os.path.abspath(args.source)
+    if os.path.abspath(args.out) == source_path:
         raise CommandError(
             f"--out {args.out!r} is the source model itself: saving there would "
             "replace the source, and the saved model would name itself as its "
@@ -149,9 +152,6 @@ def transfer(args):
         f"grid search over freeze {spec_list(args.freeze)} with {args.cv}-fold "
         f"CV ({len(args.freeze) * args.cv} fits, then one refit) ..."
     )
-    # the saved model names its source by an absolute path, so that refitting
-    # it after loading works from any working directory
-    source_path = os.path.abspath(args.source)
     search = grid_search(
         source_path, X, y, args.freeze, args.cv, args.random_state, report,
         epochs=args.epochs,
